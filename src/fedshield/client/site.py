@@ -1,0 +1,95 @@
+"""A participating hospital, as the round engine sees it through a transport.
+
+``Site.fit`` spells out the client-side order of a round:
+load global model -> local training -> delta -> privacy (clip, noise) ->
+secure-aggregation masking -> hand to transport. The last two are
+``UpdateTransform`` objects so DP and SecAgg plug in without forking this code.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Sequence
+from typing import Protocol
+
+import numpy as np
+from torch import nn
+
+from fedshield.client.trainer import TrainConfig, predict_proba, train_locally
+from fedshield.data import SiteData
+from fedshield.evaluation import binary_metrics
+from fedshield.messages import EvaluateIns, EvaluateRes, FitIns, FitRes
+from fedshield.models.params import get_flat_params, set_flat_params
+
+
+class UpdateTransform(Protocol):
+    """Changes a site's delta before it leaves the site (DP noise, masking)."""
+
+    def __call__(self, delta: np.ndarray, *, round_num: int, num_examples: int) -> np.ndarray: ...
+
+
+def derive_seed(*parts: int) -> int:
+    """Independent, reproducible seed streams per (run seed, site, round)."""
+    return int(np.random.SeedSequence(list(parts)).generate_state(1)[0])
+
+
+class Site:
+    def __init__(
+        self,
+        *,
+        data: SiteData,
+        model_factory: Callable[[], nn.Module],
+        train_config: TrainConfig,
+        seed: int,
+        site_index: int,
+        transforms: Sequence[UpdateTransform] = (),
+    ):
+        self.site_id = data.site_id
+        self.data = data
+        self.model = model_factory()
+        self.train_config = train_config
+        self.seed = seed
+        self.site_index = site_index
+        self.transforms = list(transforms)
+
+    def _config_for(self, ins: FitIns) -> TrainConfig:
+        known = {f.name for f in dataclasses.fields(TrainConfig)}
+        overrides = {k: v for k, v in ins.config.items() if k in known}
+        return dataclasses.replace(self.train_config, **overrides) if overrides else self.train_config
+
+    def train(self, ins: FitIns) -> tuple[np.ndarray, float]:
+        """Local training only; returns (delta, mean loss). Attacks wrap this."""
+        set_flat_params(self.model, ins.parameters)
+        loss = train_locally(
+            self.model,
+            self.data.x_train,
+            self.data.y_train,
+            self._config_for(ins),
+            seed=derive_seed(self.seed, self.site_index, ins.round_num),
+        )
+        return get_flat_params(self.model) - ins.parameters, loss
+
+    def fit(self, ins: FitIns) -> FitRes:
+        delta, loss = self.train(ins)
+        n = self.data.num_train
+        for transform in self.transforms:
+            delta = transform(delta, round_num=ins.round_num, num_examples=n)
+        return FitRes(
+            site_id=self.site_id,
+            round_num=ins.round_num,
+            delta=delta.astype(np.float32, copy=False),
+            num_examples=n,
+            metrics={"train_loss": loss},
+        )
+
+    def evaluate(self, ins: EvaluateIns) -> EvaluateRes:
+        set_flat_params(self.model, ins.parameters)
+        scores = predict_proba(self.model, self.data.x_test)
+        return EvaluateRes(
+            site_id=self.site_id,
+            round_num=ins.round_num,
+            num_examples=self.data.num_test,
+            metrics=binary_metrics(self.data.y_test, scores),
+            labels=self.data.y_test,
+            scores=scores,
+        )

@@ -1,0 +1,1 @@
+"""The coordinator side: sampling, screening, aggregation, optimizers, the round engine."""

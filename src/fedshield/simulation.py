@@ -1,0 +1,157 @@
+"""Build a federation from a scenario and run it in this process.
+
+This is the embedded default: every site is an object in this process behind
+``InMemoryTransport``; ``fedshield server``/``client`` run the same
+``run_round`` over the network.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from functools import partial
+from typing import Any
+
+import numpy as np
+import torch
+
+from fedshield.aggregation import RobustPipeline, create_aggregator, create_pre_aggregator
+from fedshield.client import Site, TrainConfig
+from fedshield.config import Scenario
+from fedshield.data import FederatedDataset, load_dataset
+from fedshield.models import create_model
+from fedshield.models.params import get_flat_params
+from fedshield.screening import create_screener
+from fedshield.server.engine import RoundRecord, RoundStages, ServerState, run_round
+from fedshield.server.evaluation import FederatedEvaluator
+from fedshield.server.events import EventSink
+from fedshield.server.optimizers import create_server_optimizer
+from fedshield.server.sampling import UniformSampler
+from fedshield.transport import InMemoryTransport
+
+
+@dataclass
+class Federation:
+    scenario: Scenario
+    dataset: FederatedDataset
+    sites: list[Any]
+    transport: InMemoryTransport
+    stages: RoundStages
+    state: ServerState
+    model_factory: Callable[[], torch.nn.Module]
+
+
+@dataclass
+class RunResult:
+    scenario: Scenario
+    run_id: str
+    history: list[RoundRecord]
+    final_parameters: np.ndarray
+    model_factory: Callable[[], torch.nn.Module]
+    dataset: FederatedDataset
+    seconds: float
+    stopped_early: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def run_id_for(scenario: Scenario) -> str:
+    """Deterministic run id: same scenario and seed, same id (and metrics file)."""
+    return hashlib.sha256(scenario.to_json().encode()).hexdigest()[:16]
+
+
+def train_config_of(scenario: Scenario) -> TrainConfig:
+    return TrainConfig(**scenario.client.model_dump())
+
+
+def build_aggregator(scenario: Scenario) -> RobustPipeline:
+    agg = scenario.aggregation
+    pre = [create_pre_aggregator(p["name"], **{k: v for k, v in p.items() if k != "name"}) for p in agg.pre]
+    return RobustPipeline(pre=pre, aggregator=create_aggregator(agg.name, **agg.params))
+
+
+def build_server_optimizer(scenario: Scenario):
+    s = scenario.server
+    if s.optimizer == "fedavg":
+        return create_server_optimizer("fedavg", learning_rate=s.learning_rate)
+    return create_server_optimizer(s.optimizer, learning_rate=s.learning_rate, beta1=s.beta1, beta2=s.beta2, tau=s.tau)
+
+
+def build_federation(
+    scenario: Scenario,
+    *,
+    site_wrapper: Callable[[Site, int], Any] | None = None,
+    sinks: Sequence[EventSink] = (),
+    dataset: FederatedDataset | None = None,
+) -> Federation:
+    """Assemble data, models, sites, transport and the server's stages.
+
+    ``site_wrapper(site, index)`` lets the red team swap an honest site for a
+    malicious one without the server knowing (the server never imports it).
+    """
+    torch.set_num_threads(1)
+    d = scenario.data
+    dataset = dataset or load_dataset(
+        d.dataset, data_dir=d.data_dir, num_sites=d.num_sites, alpha=d.alpha, seed=scenario.seed, download=d.download
+    )
+    model_factory = partial(
+        create_model, scenario.model.name, input_shape=dataset.input_shape, seed=scenario.seed, **scenario.model.params
+    )
+    train_cfg = train_config_of(scenario)
+    sites: list[Any] = []
+    for i, sd in enumerate(dataset.sites):
+        site = Site(data=sd, model_factory=model_factory, train_config=train_cfg, seed=scenario.seed, site_index=i)
+        sites.append(site_wrapper(site, i) if site_wrapper else site)
+    transport = InMemoryTransport(sites)
+    evaluator = FederatedEvaluator(transport=transport, model_factory=model_factory, central_test=dataset.pooled_test)
+    stages = RoundStages(
+        sampler=UniformSampler(fraction=scenario.server.fraction_fit, min_sites=scenario.server.min_fit_sites, seed=scenario.seed),
+        screener=create_screener(scenario.screening.name, **scenario.screening.params),
+        aggregator=build_aggregator(scenario),
+        server_optimizer=build_server_optimizer(scenario),
+        evaluator=evaluator,
+        sinks=list(sinks),
+        min_fit_sites=scenario.server.min_fit_sites,
+        seed=scenario.seed,
+    )
+    state = ServerState(run_id=run_id_for(scenario), parameters=get_flat_params(model_factory()))
+    return Federation(scenario, dataset, sites, transport, stages, state, model_factory)
+
+
+def run_federation(
+    federation: Federation,
+    *,
+    on_round: Callable[[RoundRecord], None] | None = None,
+) -> RunResult:
+    """Run every round; a refused budget or lost quorum ends the run cleanly."""
+    from fedshield.errors import PrivacyBudgetExceeded, ProtocolError
+
+    t0 = time.perf_counter()
+    history: list[RoundRecord] = []
+    stopped: str | None = None
+    sc = federation.scenario
+    for _ in range(sc.rounds):
+        try:
+            record = run_round(federation.state, federation.stages, federation.transport)
+        except (ProtocolError, PrivacyBudgetExceeded) as exc:
+            stopped = str(exc)
+            break
+        history.append(record)
+        if on_round is not None:
+            on_round(record)
+    return RunResult(
+        scenario=sc,
+        run_id=federation.state.run_id,
+        history=history,
+        final_parameters=federation.state.parameters.copy(),
+        model_factory=federation.model_factory,
+        dataset=federation.dataset,
+        seconds=time.perf_counter() - t0,
+        stopped_early=stopped,
+    )
+
+
+def simulate(scenario: Scenario, **kwargs) -> RunResult:
+    on_round = kwargs.pop("on_round", None)
+    return run_federation(build_federation(scenario, **kwargs), on_round=on_round)
