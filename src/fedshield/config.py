@@ -44,6 +44,9 @@ class ClientConfig(_Section):
     weight_decay: float = Field(default=0.0, ge=0)
     proximal_mu: float = Field(default=0.0, ge=0)
     class_weighting: bool = False
+    augment_shift_px: int = Field(default=0, ge=0, le=8)
+    # The server decays the sites' learning rate over rounds (sent with each task).
+    lr_schedule: Literal["constant", "cosine"] = "constant"
 
 
 class ServerConfig(_Section):
@@ -67,6 +70,14 @@ class ScreeningConfig(_Section):
     params: dict[str, Any] = Field(default_factory=dict)
 
 
+class AuditConfig(_Section):
+    # Record every round in a Merkle ledger (ledger.sqlite in the run directory).
+    enabled: bool = True
+    # Coordinator Ed25519 key (PEM). Default: <out>/../.fedshield-keys/coordinator.key,
+    # created 0600 on first use and kept out of the run directory.
+    signing_key: str | None = None
+
+
 class Scenario(_Section):
     name: str = "default"
     seed: int = Field(default=0, ge=0)
@@ -77,6 +88,7 @@ class Scenario(_Section):
     server: ServerConfig = Field(default_factory=ServerConfig)
     aggregation: AggregationConfig = Field(default_factory=AggregationConfig)
     screening: ScreeningConfig = Field(default_factory=ScreeningConfig)
+    audit: AuditConfig = Field(default_factory=AuditConfig)
 
     def to_json(self) -> str:
         return json.dumps(self.model_dump(mode="json"), indent=2, sort_keys=True)

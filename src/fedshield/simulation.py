@@ -8,6 +8,7 @@ This is the embedded default: every site is an object in this process behind
 from __future__ import annotations
 
 import hashlib
+import math
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -62,7 +63,20 @@ def run_id_for(scenario: Scenario) -> str:
 
 
 def train_config_of(scenario: Scenario) -> TrainConfig:
-    return TrainConfig(**scenario.client.model_dump())
+    return TrainConfig(**scenario.client.model_dump(exclude={"lr_schedule"}))
+
+
+def fit_config_of(scenario: Scenario):
+    """The per-round instructions the server sends with the global model."""
+    c = scenario.client
+    if c.lr_schedule == "constant":
+        return {}
+
+    def cosine(round_num: int) -> dict:
+        progress = (round_num - 1) / max(1, scenario.rounds)
+        return {"learning_rate": c.learning_rate * 0.5 * (1 + math.cos(math.pi * progress))}
+
+    return cosine
 
 
 def build_aggregator(scenario: Scenario) -> RobustPipeline:
@@ -82,13 +96,16 @@ def build_federation(
     scenario: Scenario,
     *,
     site_wrapper: Callable[[Site, int], Any] | None = None,
+    transport_wrapper: Callable[[InMemoryTransport], Any] | None = None,
     sinks: Sequence[EventSink] = (),
     dataset: FederatedDataset | None = None,
 ) -> Federation:
     """Assemble data, models, sites, transport and the server's stages.
 
     ``site_wrapper(site, index)`` lets the red team swap an honest site for a
-    malicious one without the server knowing (the server never imports it).
+    malicious one, and ``transport_wrapper`` lets colluding attackers see the
+    honest updates (omniscient attacks) — without the server knowing: the
+    server never imports the red team.
     """
     torch.set_num_threads(1)
     d = scenario.data
@@ -104,6 +121,8 @@ def build_federation(
         site = Site(data=sd, model_factory=model_factory, train_config=train_cfg, seed=scenario.seed, site_index=i)
         sites.append(site_wrapper(site, i) if site_wrapper else site)
     transport = InMemoryTransport(sites)
+    if transport_wrapper is not None:
+        transport = transport_wrapper(transport)
     evaluator = FederatedEvaluator(transport=transport, model_factory=model_factory, central_test=dataset.pooled_test)
     stages = RoundStages(
         sampler=UniformSampler(fraction=scenario.server.fraction_fit, min_sites=scenario.server.min_fit_sites, seed=scenario.seed),
@@ -112,6 +131,7 @@ def build_federation(
         server_optimizer=build_server_optimizer(scenario),
         evaluator=evaluator,
         sinks=list(sinks),
+        fit_config=fit_config_of(scenario),
         min_fit_sites=scenario.server.min_fit_sites,
         seed=scenario.seed,
     )

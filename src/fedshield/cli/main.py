@@ -16,7 +16,7 @@ from fedshield import __version__
 from fedshield.errors import FedShieldError
 
 # Subcommand modules, in help order. Each has register(subparsers).
-_COMMANDS = ("fedshield.cli.simulate", "fedshield.cli.audit")
+_COMMANDS = ("fedshield.cli.simulate", "fedshield.cli.report", "fedshield.cli.audit")
 
 EXIT_INTERRUPTED = 130
 

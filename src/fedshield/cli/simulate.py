@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import shutil
+import tempfile
 from pathlib import Path
 
 from rich.console import Console
@@ -29,9 +31,6 @@ def _fmt(x) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    from fedshield.reports import write_run
-    from fedshield.simulation import build_federation, run_federation
-
     if args.rounds is not None and args.rounds < 1:
         raise param_error("--rounds", "fedshield simulate", "an int >= 1", args.rounds)
     if args.seed is not None and args.seed < 0:
@@ -40,7 +39,24 @@ def run(args: argparse.Namespace) -> int:
     if args.data_dir is not None:
         scenario = scenario.model_copy(update={"data": scenario.data.model_copy(update={"data_dir": args.data_dir})})
     console = Console(stderr=False, quiet=args.quiet)
-    federation = build_federation(scenario)
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix=f".{out.name}.work.", dir=out.parent))
+    try:
+        return _run_in(scenario, args, console, out, work)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def _run_in(scenario, args, console, out: Path, work: Path) -> int:
+    from fedshield.reports import write_run
+    from fedshield.reports.audit import LEDGER_FILE, PUBLIC_KEY_FILE, open_audit_sink, record_model_release, record_run_config
+    from fedshield.simulation import build_federation, run_federation
+
+    sink = open_audit_sink(scenario, work_dir=work, out_dir=out) if scenario.audit.enabled else None
+    federation = build_federation(scenario, sinks=[sink] if sink else [])
+    if sink is not None:
+        record_run_config(sink, scenario, federation.state.run_id, [s.site_id for s in federation.dataset.sites])
     table = Table(title=f"{scenario.name}: {federation.dataset.name}, {len(federation.sites)} sites, seed {scenario.seed}")
     for col in ("round", "sites", "rejected", "mean site acc", "pooled acc", "pooled AUC", "sec"):
         table.add_column(col, justify="right")
@@ -59,8 +75,15 @@ def run(args: argparse.Namespace) -> int:
 
         result = run_federation(federation, on_round=on_round)
     console.print(table)
-    out = write_run(result, Path(args.out))
+    include: tuple[Path, ...] = ()
+    if sink is not None:
+        if result.history:
+            record_model_release(sink, round_num=result.history[-1].round_num, model_sha256=result.history[-1].model_sha256)
+        sink.close()
+        include = (work / LEDGER_FILE, work / PUBLIC_KEY_FILE)
+    out = write_run(result, out, include=include)
     if result.stopped_early:
         console.print(f"[yellow]Run stopped early:[/] {result.stopped_early}")
-    console.print(f"Wrote {out}/ (metrics.json, report.html, model.pt) in {result.seconds:.1f} s")
+    ledger = f", {LEDGER_FILE}" if sink is not None else ""
+    console.print(f"Wrote {out}/ (metrics.json, report.html, model.pt{ledger}) in {result.seconds:.1f} s")
     return 0

@@ -51,6 +51,9 @@ class Site:
         self.seed = seed
         self.site_index = site_index
         self.transforms = list(transforms)
+        # Replaceable training routine (same signature as ``train_locally``):
+        # DP-SGD and adversarial training swap it without forking ``fit``.
+        self.local_trainer = train_locally
 
     def _config_for(self, ins: FitIns) -> TrainConfig:
         known = {f.name for f in dataclasses.fields(TrainConfig)}
@@ -60,7 +63,7 @@ class Site:
     def train(self, ins: FitIns) -> tuple[np.ndarray, float]:
         """Local training only; returns (delta, mean loss). Attacks wrap this."""
         set_flat_params(self.model, ins.parameters)
-        loss = train_locally(
+        loss = self.local_trainer(
             self.model,
             self.data.x_train,
             self.data.y_train,

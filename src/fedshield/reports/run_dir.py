@@ -7,8 +7,9 @@ Layout (documented in the README):
     model.pt      the final global model (torch state_dict)
     report.html   plots and tables
 
-Files are written to a temporary name and renamed, so an interrupted run never
-leaves a half-written metrics.json behind.
+The whole directory is written beside the target under a temporary name and
+swapped in at the end, so an interrupted or failed write never leaves a
+half-written run, and never destroys the previous run in that place.
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ from __future__ import annotations
 import json
 import math
 import os
+import shutil
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -79,11 +82,31 @@ def write_json(path: Path, doc: Any) -> None:
     _atomic_write(path, (json.dumps(_clean(doc), indent=2, sort_keys=True) + "\n").encode())
 
 
-def write_run(result, out_dir: str | os.PathLike) -> Path:
+def write_run(result, out_dir: str | os.PathLike, *, include: tuple[Path, ...] = ()) -> Path:
+    """Write the run directory; ``include`` files (the ledger) are moved into it."""
+    out = Path(out_dir)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    try:
+        _write_files(result, staging)
+        for path in include:
+            shutil.move(str(path), staging / path.name)
+        if out.exists():
+            old = Path(tempfile.mkdtemp(prefix=f".{out.name}.old.", dir=out.parent))
+            os.replace(out, old / "run")
+            os.replace(staging, out)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.replace(staging, out)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return out
+
+
+def _write_files(result, out: Path) -> None:
     from fedshield.reports.html import render_report
 
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
     doc = metrics_document(result)
     _atomic_write(out / "config.json", (result.scenario.to_json() + "\n").encode())
     write_json(out / "metrics.json", doc)
@@ -97,4 +120,3 @@ def write_run(result, out_dir: str | os.PathLike) -> Path:
     torch.save(model.state_dict(), tmp)
     os.replace(tmp, out / "model.pt")
     _atomic_write(out / "report.html", render_report(doc).encode())
-    return out

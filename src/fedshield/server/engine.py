@@ -12,6 +12,7 @@ decides whether sites are objects in this process or hospitals over mTLS gRPC.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -52,9 +53,31 @@ class RoundStages:
     evaluator: FederatedEvaluator | None = None
     privacy: PrivacyGate | None = None
     sinks: list[EventSink] = field(default_factory=list)
-    fit_config: dict[str, Any] = field(default_factory=dict)
+    # What the server tells sites about training: a dict, or round -> dict (schedules)
+    fit_config: dict[str, Any] | Callable[[int], dict[str, Any]] = field(default_factory=dict)
     min_fit_sites: int = 1
     seed: int = 0
+    # Server-side reference update (FLTrust's root dataset): f(params, round) -> (d,)
+    reference: Callable[[np.ndarray, int], np.ndarray] | None = None
+    # Replaces "transport.fit + stack" (e.g. secure aggregation, which yields only
+    # bucket aggregates): .collect(transport, admitted, ins) -> Collection. None = plain fit.
+    collector: Any = None
+
+
+@dataclass
+class Collection:
+    """What a collector hands the engine instead of individual updates.
+
+    Rows may be bucket means rather than site updates (secure aggregation), so
+    screening and the aggregator see ``labels``, while ``participants`` lists the
+    sites whose inputs entered some row (for privacy accounting and the record).
+    """
+
+    updates: np.ndarray  # (m, d)
+    weights: np.ndarray  # (m,)
+    labels: list[str]  # (m,) one name per row
+    participants: list[str]
+    failures: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -76,7 +99,23 @@ class RoundRecord:
         return dict(self.__dict__)
 
 
+def _json_safe(value: Any) -> Any:
+    """Audit records hold finite JSON numbers only: NaN/Inf scores become None."""
+    if isinstance(value, dict):
+        return {k: _json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_json_safe(v) for v in value]
+    if isinstance(value, (float, np.floating)):
+        return float(value) if np.isfinite(value) else None
+    if isinstance(value, np.integer):
+        return int(value)
+    return value
+
+
 def _emit(stages: RoundStages, kind: str, payload: dict[str, Any]) -> None:
+    if not stages.sinks:
+        return
+    payload = _json_safe(payload)
     for sink in stages.sinks:
         sink.record(kind, payload)
 
@@ -100,39 +139,62 @@ def run_round(state: ServerState, stages: RoundStages, transport: Transport) -> 
             f"min_fit_sites is {stages.min_fit_sites}. The run stops here."
         )
 
-    ins = FitIns(run_id=state.run_id, round_num=rnd, parameters=state.parameters, config=stages.fit_config)
-    answers = transport.fit(admitted, ins)
-    results = [a for a in answers if isinstance(a, FitRes)]
-    failures = {a.site_id: a.reason for a in answers if isinstance(a, SiteFailure)}
-    for sid, why in failures.items():
-        _emit(stages, "participant", {"round": rnd, "site": sid, "status": "failed", "reason": why})
-    if len(results) < stages.min_fit_sites:
-        raise ProtocolError(
-            f"Round {rnd}: {len(results)} site(s) answered, fewer than min_fit_sites="
-            f"{stages.min_fit_sites} (failures: {failures})."
-        )
-    for r in results:
-        _emit(stages, "participant", {"round": rnd, "site": r.site_id, "status": "trained"})
+    fit_config = stages.fit_config(rnd) if callable(stages.fit_config) else stages.fit_config
+    ins = FitIns(run_id=state.run_id, round_num=rnd, parameters=state.parameters, config=fit_config)
+    if stages.collector is not None:
+        collected = stages.collector.collect(transport, admitted, ins)
+        failures = dict(collected.failures)
+        for sid, why in failures.items():
+            _emit(stages, "participant", {"round": rnd, "site": sid, "status": "failed", "reason": why})
+        if len(collected.participants) < stages.min_fit_sites:
+            raise ProtocolError(
+                f"Round {rnd}: {len(collected.participants)} site(s) contributed, fewer than min_fit_sites="
+                f"{stages.min_fit_sites} (failures: {failures})."
+            )
+        for sid in collected.participants:
+            _emit(stages, "participant", {"round": rnd, "site": sid, "status": "trained"})
+        results, malformed = [], []
+        site_ids = list(collected.labels)
+        participants = list(collected.participants)
+        updates = np.asarray(collected.updates, dtype=np.float32)
+        weights = np.asarray(collected.weights, dtype=np.float64)
+    else:
+        answers = transport.fit(admitted, ins)
+        results = [a for a in answers if isinstance(a, FitRes)]
+        failures = {a.site_id: a.reason for a in answers if isinstance(a, SiteFailure)}
+        for sid, why in failures.items():
+            _emit(stages, "participant", {"round": rnd, "site": sid, "status": "failed", "reason": why})
+        if len(results) < stages.min_fit_sites:
+            raise ProtocolError(
+                f"Round {rnd}: {len(results)} site(s) answered, fewer than min_fit_sites="
+                f"{stages.min_fit_sites} (failures: {failures})."
+            )
+        for r in results:
+            _emit(stages, "participant", {"round": rnd, "site": r.site_id, "status": "trained"})
 
-    results, malformed = _split_malformed(results, expected_dim=state.parameters.shape[0])
-    site_ids = [r.site_id for r in results]
-    updates = np.stack([r.delta for r in results]).astype(np.float32, copy=False) if results else (
-        np.zeros((0, state.parameters.shape[0]), np.float32))
-    weights = np.array([r.num_examples for r in results], dtype=np.float64)
+        results, malformed = _split_malformed(results, expected_dim=state.parameters.shape[0])
+        site_ids = [r.site_id for r in results]
+        participants = site_ids
+        updates = np.stack([r.delta for r in results]).astype(np.float32, copy=False) if results else (
+            np.zeros((0, state.parameters.shape[0]), np.float32))
+        weights = np.array([r.num_examples for r in results], dtype=np.float64)
     screening = stages.screener.screen(updates, weights, site_ids, round_num=rnd)
     verdicts = malformed + [v.to_dict() for v in screening.verdicts]
-    for r, v in zip(results, verdicts[len(malformed):]):
+    rows = [(r.site_id, r.delta, r.num_examples) for r in results] if stages.collector is None else (
+        list(zip(site_ids, updates, weights.tolist())))
+    for (label, delta, count), v in zip(rows, verdicts[len(malformed):]):
         _emit(stages, "update", {
-            "round": rnd, "site": r.site_id, "update_sha256": array_sha256(r.delta),
-            "norm": float(np.linalg.norm(r.delta)) if np.isfinite(r.delta).all() else None,
-            "num_examples": r.num_examples, "verdict": v,
+            "round": rnd, "site": label, "update_sha256": array_sha256(delta),
+            "norm": float(np.linalg.norm(delta)) if np.isfinite(delta).all() else None,
+            "num_examples": count, "verdict": v,
         })
     if len(screening.site_ids) == 0:
         raise ProtocolError(f"Round {rnd}: screening rejected every update; nothing to aggregate.")
 
     rng = np.random.default_rng([stages.seed, rnd, 7])
+    reference = stages.reference(state.parameters, rnd) if stages.reference is not None else None
     aggregate = stages.aggregator(
-        screening.updates, screening.weights, client_ids=list(screening.site_ids), reference=None, rng=rng
+        screening.updates, screening.weights, client_ids=list(screening.site_ids), reference=reference, rng=rng
     )
     state.parameters = stages.server_optimizer.step(state.parameters, aggregate)
     state.round_num = rnd
@@ -140,7 +202,7 @@ def run_round(state: ServerState, stages: RoundStages, transport: Transport) -> 
     _emit(stages, "aggregate", {"round": rnd, "sites": list(screening.site_ids),
                                 "aggregate_sha256": array_sha256(aggregate), "model_sha256": model_hash})
 
-    privacy = stages.privacy.account(site_ids, rnd) if stages.privacy is not None else {}
+    privacy = stages.privacy.account(participants, rnd) if stages.privacy is not None else {}
     if privacy:
         _emit(stages, "privacy", {"round": rnd, **privacy})
 
@@ -153,7 +215,7 @@ def run_round(state: ServerState, stages: RoundStages, transport: Transport) -> 
     return RoundRecord(
         round_num=rnd,
         sampled=sampled,
-        participants=site_ids,
+        participants=participants,
         failures=failures,
         refused=refused,
         verdicts=verdicts,

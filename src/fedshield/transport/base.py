@@ -7,8 +7,8 @@ messages, so the engine is the same code in both.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Protocol
+from collections.abc import Mapping, Sequence
+from typing import Any, Protocol
 
 from fedshield.messages import EvaluateIns, EvaluateRes, FitIns, FitRes, SiteFailure
 
@@ -23,4 +23,19 @@ class Transport(Protocol):
         ...
 
     def evaluate(self, site_ids: Sequence[str], ins: EvaluateIns) -> list[EvaluateRes | SiteFailure]:
+        ...
+
+
+class StageTransport(Transport, Protocol):
+    """A transport that can also carry multi-stage protocol messages (SecAgg, HE).
+
+    Why a separate protocol: plain rounds need only ``fit``; a secure round needs
+    several server -> site -> server exchanges per round, and transports that do
+    not offer them simply cannot run a secure collector.
+    """
+
+    def exchange(
+        self, messages: Mapping[str, Any], *, round_num: int
+    ) -> dict[str, Any | SiteFailure]:
+        """Deliver ``messages[site_id]`` to each site's stage handler; one reply (or failure) each."""
         ...

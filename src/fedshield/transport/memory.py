@@ -6,8 +6,8 @@ mirroring what a dropped connection does over the network.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Protocol
+from collections.abc import Mapping, Sequence
+from typing import Any, Protocol
 
 from fedshield.errors import ConfigError, FedShieldError
 from fedshield.messages import EvaluateIns, EvaluateRes, FitIns, FitRes, SiteFailure
@@ -49,4 +49,21 @@ class InMemoryTransport:
                 out.append(self._sites[sid].evaluate(ins))
             except FedShieldError as exc:
                 out.append(SiteFailure(sid, ins.round_num, f"{type(exc).__name__}: {exc}"))
+        return out
+
+    def exchange(self, messages: Mapping[str, Any], *, round_num: int) -> dict[str, Any]:
+        """Hand each site its stage message (``site.handle_stage(msg)``); errors become failures."""
+        out: dict[str, Any] = {}
+        for sid, msg in messages.items():
+            site = self._sites.get(sid)
+            handler = getattr(site, "handle_stage", None)
+            if handler is None:
+                out[sid] = SiteFailure(
+                    sid, round_num, f"site {sid!r} has no stage handler; wrap it in a role (e.g. SecAggRole)"
+                )
+                continue
+            try:
+                out[sid] = handler(msg)
+            except FedShieldError as exc:
+                out[sid] = SiteFailure(sid, round_num, f"{type(exc).__name__}: {exc}")
         return out

@@ -1,0 +1,141 @@
+"""The scorecard: per-defense summary, scorecard.json and a one-file HTML heatmap.
+
+Why one number per defense up front: a hospital choosing a configuration
+asks "how bad can it get?", so each defense reports its clean accuracy,
+its worst accuracy over the untargeted attacks and its worst backdoor
+success; the full grid follows for anyone who wants the detail.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+from fedshield.redteam.attacks import ATTACKS, WORST_CASE
+
+
+def _num(x) -> float | None:
+    return None if x is None or (isinstance(x, float) and math.isnan(x)) else float(x)
+
+
+def summarize(cells: list[dict[str, Any]], *, defenses: list[str]) -> dict[str, dict[str, Any]]:
+    out: dict[str, dict[str, Any]] = {}
+    for d in defenses:
+        mine = [c for c in cells if c["defense"] == d and not c.get("error")]
+        clean = next((c for c in mine if c["attack"] == "none"), None)
+        untargeted = [c for c in mine if c["attack"] in WORST_CASE]
+        worst = min(untargeted, key=lambda c: c["accuracy"], default=None)
+        backdoors = [c for c in mine if ATTACKS[c["attack"]].backdoor and c.get("backdoor_success") is not None]
+        worst_bd = max(backdoors, key=lambda c: c["backdoor_success"], default=None)
+        tprs = [c["screening"]["tpr"] for c in mine if c["screening"]["tpr"] is not None]
+        fprs = [c["screening"]["fpr"] for c in mine if c["screening"]["fpr"] is not None]
+        out[d] = {
+            "clean_accuracy": clean["accuracy"] if clean else None,
+            "clean_backdoor_base_rate": clean.get("backdoor_success") if clean else None,
+            "worst_case_accuracy": worst["accuracy"] if worst else None,
+            "worst_attack": worst["attack"] if worst else None,
+            "max_backdoor_success": worst_bd["backdoor_success"] if worst_bd else None,
+            "max_backdoor_attack": worst_bd["attack"] if worst_bd else None,
+            "mean_screening_tpr": sum(tprs) / len(tprs) if tprs else None,
+            "mean_screening_fpr": sum(fprs) / len(fprs) if fprs else None,
+            "errors": sum(1 for c in cells if c["defense"] == d and c.get("error")),
+        }
+    return out
+
+
+def build_scorecard(cells, *, scenario, redteam, attacks, defenses, seconds: float) -> dict[str, Any]:
+    from fedshield.redteam.defenses import resolve_defense
+
+    f = redteam.malicious.declared_f
+    return {
+        "scenario": scenario.name,
+        "dataset": scenario.data.dataset,
+        "seed": scenario.seed,
+        "rounds": scenario.rounds,
+        "malicious": redteam.malicious.model_dump(mode="json"),
+        "malicious_sites": next((c.get("malicious_sites") for c in cells if c.get("malicious_sites")), []),
+        "attacks": list(attacks),
+        "defenses": {d: resolve_defense(d, redteam.bundles, f=f).model_dump(mode="json") for d in defenses},
+        "summary": summarize(cells, defenses=list(defenses)),
+        "cells": cells,
+        "seconds": round(seconds, 1),
+    }
+
+
+def _heatmap(card: dict[str, Any], key: str, title: str, *, cmap: str) -> str | None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    attacks, defenses = card["attacks"], list(card["defenses"])
+    grid = np.full((len(attacks), len(defenses)), np.nan)
+    for c in card["cells"]:
+        v = _num(c.get(key)) if not c.get("error") else None
+        if v is not None:
+            grid[attacks.index(c["attack"]), defenses.index(c["defense"])] = v
+    if np.isnan(grid).all():
+        return None
+    fig, ax = plt.subplots(figsize=(1.4 + 1.1 * len(defenses), 0.9 + 0.45 * len(attacks)))
+    im = ax.imshow(grid, cmap=cmap, vmin=0.0, vmax=1.0, aspect="auto")
+    ax.set_xticks(range(len(defenses)), defenses, rotation=30, ha="right")
+    ax.set_yticks(range(len(attacks)), attacks)
+    for i in range(len(attacks)):
+        for j in range(len(defenses)):
+            if not np.isnan(grid[i, j]):
+                ax.text(j, i, f"{grid[i, j]:.2f}", ha="center", va="center", fontsize=8,
+                        color="white" if grid[i, j] < 0.35 or grid[i, j] > 0.8 else "black")
+    ax.set_title(title)
+    fig.colorbar(im, ax=ax, fraction=0.04)
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
+    plt.close(fig)
+    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode()
+
+
+def _fmt(x) -> str:
+    x = _num(x) if not isinstance(x, str) else x
+    return "n/a" if x is None else (x if isinstance(x, str) else f"{x:.3f}")
+
+
+def render_html(card: dict[str, Any]) -> str:
+    e = html.escape
+    rows = "".join(
+        f"<tr><td>{e(d)}</td>" + "".join(f"<td>{e(_fmt(s[k]))}</td>" for k in (
+            "clean_accuracy", "worst_case_accuracy", "worst_attack", "max_backdoor_success",
+            "mean_screening_tpr", "mean_screening_fpr")) + "</tr>"
+        for d, s in card["summary"].items()
+    )
+    images = [
+        _heatmap(card, "accuracy", "test accuracy (attack x defense)", cmap="RdYlGn"),
+        _heatmap(card, "backdoor_success", "backdoor success rate", cmap="RdYlGn_r"),
+    ]
+    imgs = "".join(f'<img src="{src}" alt="heatmap">' for src in images if src)
+    errors = "".join(f"<li>{e(c['attack'])} x {e(c['defense'])}: {e(c['error'].splitlines()[0])}</li>"
+                     for c in card["cells"] if c.get("error"))
+    return (
+        "<!doctype html><html><head><meta charset='utf-8'><title>FedShield red-team scorecard</title>"
+        "<style>body{font-family:sans-serif;margin:2em}td,th{padding:.2em .6em;border-bottom:1px solid #ddd}"
+        "img{max-width:48%;margin:.5em}</style></head><body>"
+        f"<h1>Red-team scorecard: {e(card['scenario'])}</h1>"
+        f"<p>Dataset {e(card['dataset'])}, {card['rounds']} rounds, seed {card['seed']}; malicious sites: "
+        f"{e(', '.join(card['malicious_sites']) or 'none')} (from round {card['malicious']['from_round']}).</p>"
+        "<table><tr><th>defense</th><th>clean acc.</th><th>worst-case acc.</th><th>worst attack</th>"
+        f"<th>max backdoor success</th><th>screening TPR</th><th>screening FPR</th></tr>{rows}</table>"
+        f"<div>{imgs}</div>" + (f"<h2>Cells that failed</h2><ul>{errors}</ul>" if errors else "")
+        + "</body></html>"
+    )
+
+
+def write_scorecard(card: dict[str, Any], out: Path) -> Path:
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "scorecard.json").write_text(json.dumps(card, indent=2, default=float), encoding="utf-8")
+    (out / "scorecard.html").write_text(render_html(card), encoding="utf-8")
+    return out

@@ -1,0 +1,37 @@
+"""Which protections a run had, read from its resolved configuration.
+
+Why one module: the transparency report, the privacy impact assessment and the
+HIPAA mapping must agree on what was on; each reads ``active_controls``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+ROBUST_AGGREGATORS = {"median", "trimmed_mean", "krum", "multi_krum", "bulyan", "geometric_median",
+                      "centered_clipping", "fltrust", "foolsgold", "flame"}
+
+
+def active_controls(config: dict[str, Any], *, ledger_verified: bool, deployment: dict[str, Any] | None = None) -> dict[str, Any]:
+    agg = config.get("aggregation", {}) or {}
+    privacy = config.get("privacy", {}) or {}
+    secagg = config.get("secure_aggregation", {}) or {}
+    deployment = deployment or {}
+    pre = [p.get("name") for p in agg.get("pre", [])]
+    mode = privacy.get("mode", "off")
+    return {
+        "aggregation": agg.get("name", "mean"),
+        "pre_aggregators": pre,
+        "robust_aggregation": agg.get("name") in ROBUST_AGGREGATORS or bool(pre),
+        "screening": (config.get("screening", {}) or {}).get("name", "none") != "none",
+        "differential_privacy": mode != "off",
+        "dp_mode": mode,
+        "dp_epsilon": privacy.get("epsilon"),
+        "dp_delta": privacy.get("delta"),
+        "secure_aggregation": bool(secagg.get("enabled", False)),
+        "audit_ledger": ledger_verified,
+        "mutual_tls": bool(deployment.get("mutual_tls", False)),
+        "enrollment": bool(deployment.get("enrollment", False)),
+        "rbac": bool(deployment.get("rbac", False)),
+        "transport": deployment.get("transport", "in-memory simulation"),
+    }

@@ -1,0 +1,75 @@
+"""Scoring must be right before any attack number means anything."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from fedshield.errors import ConfigError
+from fedshield.redteam.privacy.metrics import (
+    match_reconstructions,
+    psnr,
+    roc_auc,
+    score_reconstruction,
+    ssim,
+    tpr_at_fpr,
+)
+
+
+def _images(n=4, seed=0):
+    rng = np.random.default_rng(seed)
+    base = rng.random((n, 1, 12, 12))
+    return base.astype(np.float32)
+
+
+def test_psnr_known_value_and_identity():
+    a = np.zeros((1, 1, 4, 4))
+    b = np.full((1, 1, 4, 4), 0.1)  # mse 0.01 -> 20 dB
+    assert psnr(a, b)[0] == pytest.approx(20.0)
+    assert psnr(a, a)[0] == 100.0
+
+
+def test_ssim_identity_and_ordering():
+    x = _images()
+    assert np.allclose(ssim(x, x), 1.0)
+    noisy = np.clip(x + 0.05 * np.random.default_rng(1).standard_normal(x.shape), 0, 1)
+    assert (ssim(noisy, x) < 0.999).all()
+    assert (ssim(1 - x, x) < ssim(noisy, x)).all()
+    assert np.allclose(ssim(noisy, x), ssim(x, noisy))
+
+
+def test_shape_mismatch_is_a_config_error():
+    with pytest.raises(ConfigError, match="target"):
+        psnr(np.zeros((2, 1, 4, 4)), np.zeros((3, 1, 4, 4)))
+
+
+def test_hungarian_matching_undoes_a_permutation():
+    x = _images(6)
+    perm = np.array([3, 0, 5, 1, 4, 2])
+    recon = np.empty_like(x)
+    recon[perm] = x  # recon[perm[i]] == x[i]
+    assert (match_reconstructions(recon, x) == perm).all()
+    sc = score_reconstruction(recon, x, recovered_labels=np.arange(6)[np.argsort(perm)] * 0 + 1,
+                              true_labels=np.ones(6))
+    assert sc.mean_psnr == 100.0 and sc.label_accuracy == 1.0
+
+
+def test_roc_extremes_and_low_fpr():
+    m = np.r_[np.ones(50, bool), np.zeros(50, bool)]
+    s = np.r_[np.arange(50) + 100.0, np.arange(50)]
+    assert roc_auc(s, m) == pytest.approx(1.0)
+    assert roc_auc(-s, m) == pytest.approx(0.0)
+    assert tpr_at_fpr(s, m, 0.001) == 1.0
+    assert tpr_at_fpr(-s, m, 0.01) == 0.0
+    with pytest.raises(ConfigError):
+        roc_auc(s, np.ones(100, bool))
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.lists(st.floats(-5, 5, allow_nan=False), min_size=4, max_size=40, unique=True), st.integers(0, 10))
+def test_auc_complement_property(scores, seed):
+    s = np.array(scores)
+    m = np.random.default_rng(seed).permutation(np.arange(len(s)) % 2 == 0)
+    assert roc_auc(s, m) + roc_auc(-s, m) == pytest.approx(1.0)
