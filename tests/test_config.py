@@ -46,5 +46,12 @@ def test_overrides_apply_and_are_validated():
 def test_examples_load():
     from pathlib import Path
 
-    for p in sorted((Path(__file__).parents[1] / "examples").glob("*.toml")):
-        load_scenario(p)
+    from fedshield.redteam.config import load_redteam
+
+    examples = sorted((Path(__file__).parents[1] / "examples").glob("*.toml"))
+    assert len(examples) >= 5
+    for p in examples:
+        if p.name.startswith("redteam_"):
+            load_redteam(p)  # a scenario plus its [redteam] table
+        else:
+            load_scenario(p)

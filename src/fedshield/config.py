@@ -13,9 +13,10 @@ import tomllib
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from fedshield.errors import ConfigError
+from fedshield.privacy.config import PrivacyConfig
 
 
 class _Section(BaseModel):
@@ -78,6 +79,24 @@ class AuditConfig(_Section):
     signing_key: str | None = None
 
 
+class SecureAggregationConfig(_Section):
+    """SecAgg+ between the sites: the server learns only the (bucket) sums."""
+
+    enabled: bool = False
+    # Every coordinate of a (clipped) update must lie in [-clip_range, clip_range];
+    # it sets the fixed-point scale of the masked integers.
+    clip_range: float = Field(default=1.0, gt=0)
+    # Optional L2 clip applied by each site before masking (robust + secure).
+    clip_norm: float | None = Field(default=None, gt=0)
+    # None: one SecAgg+ group per round; k >= 2: random buckets of k sites whose
+    # sums the robust aggregator then sees as rows (docs/robust_secure.md).
+    bucket_size: int | None = Field(default=None, ge=2)
+    weighting: Literal["examples", "uniform"] = "examples"
+    degree: int | None = Field(default=None, ge=1)
+    threshold: int | None = Field(default=None, ge=1)
+    skip_failed_buckets: bool = False
+
+
 class Scenario(_Section):
     name: str = "default"
     seed: int = Field(default=0, ge=0)
@@ -89,6 +108,26 @@ class Scenario(_Section):
     aggregation: AggregationConfig = Field(default_factory=AggregationConfig)
     screening: ScreeningConfig = Field(default_factory=ScreeningConfig)
     audit: AuditConfig = Field(default_factory=AuditConfig)
+    privacy: PrivacyConfig = Field(default_factory=PrivacyConfig)
+    secure_aggregation: SecureAggregationConfig = Field(default_factory=SecureAggregationConfig)
+
+    @model_validator(mode="after")
+    def _plugins_exist(self) -> Scenario:
+        """Aggregator, pre-aggregator and screener names and parameters are checked
+        now, by building them once, so that a typo never reaches round 1."""
+        from fedshield.aggregation import create_aggregator, create_pre_aggregator
+        from fedshield.screening import create_screener
+
+        try:
+            create_aggregator(self.aggregation.name, **self.aggregation.params)
+            for i, pre in enumerate(self.aggregation.pre):
+                if "name" not in pre:
+                    raise ConfigError(f"aggregation.pre[{i}] needs a 'name' key, e.g. {{ name = \"nnm\", f = 1 }}")
+                create_pre_aggregator(pre["name"], **{k: v for k, v in pre.items() if k != "name"})
+            create_screener(self.screening.name, **self.screening.params)
+        except ConfigError as exc:
+            raise ValueError(str(exc)) from None
+        return self
 
     def to_json(self) -> str:
         return json.dumps(self.model_dump(mode="json"), indent=2, sort_keys=True)
@@ -100,6 +139,8 @@ def _describe(err: dict[str, Any]) -> str:
     kind = err["type"]
     if kind == "extra_forbidden":
         return f"unknown key {key!r} (given {given!r}); remove it or check its spelling"
+    if kind == "value_error" and not key:  # a check across sections: the message says it all
+        return err["msg"].removeprefix("Value error, ").rstrip(".")
     if kind == "literal_error":
         allowed = err.get("ctx", {}).get("expected", "")
         return f"the {key!r} key must be one of {allowed}. Got {given!r} instead"

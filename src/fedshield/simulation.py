@@ -7,6 +7,7 @@ This is the embedded default: every site is an object in this process behind
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import math
 import time
@@ -20,6 +21,7 @@ import torch
 
 from fedshield.aggregation import RobustPipeline, create_aggregator, create_pre_aggregator
 from fedshield.client import Site, TrainConfig
+from fedshield.client.secagg_role import SecAggRole
 from fedshield.config import Scenario
 from fedshield.data import FederatedDataset, load_dataset
 from fedshield.models import create_model
@@ -30,6 +32,7 @@ from fedshield.server.evaluation import FederatedEvaluator
 from fedshield.server.events import EventSink
 from fedshield.server.optimizers import create_server_optimizer
 from fedshield.server.sampling import UniformSampler
+from fedshield.server.secure_collect import SecureCollector
 from fedshield.transport import InMemoryTransport
 
 
@@ -38,7 +41,7 @@ class Federation:
     scenario: Scenario
     dataset: FederatedDataset
     sites: list[Any]
-    transport: InMemoryTransport
+    transport: Any  # InMemoryTransport, possibly wrapped
     stages: RoundStages
     state: ServerState
     model_factory: Callable[[], torch.nn.Module]
@@ -116,27 +119,50 @@ def build_federation(
         create_model, scenario.model.name, input_shape=dataset.input_shape, seed=scenario.seed, **scenario.model.params
     )
     train_cfg = train_config_of(scenario)
-    sites: list[Any] = []
-    for i, sd in enumerate(dataset.sites):
-        site = Site(data=sd, model_factory=model_factory, train_config=train_cfg, seed=scenario.seed, site_index=i)
-        sites.append(site_wrapper(site, i) if site_wrapper else site)
+    honest = [Site(data=sd, model_factory=model_factory, train_config=train_cfg, seed=scenario.seed, site_index=i)
+              for i, sd in enumerate(dataset.sites)]
+    stages = build_stages(scenario, sinks=sinks)
+    state = ServerState(run_id=run_id_for(scenario), parameters=get_flat_params(model_factory()))
+    federation = Federation(scenario, dataset, honest, None, stages, state, model_factory)
+    # Privacy first, on the sites themselves (DP-SGD replaces their local trainer;
+    # distributed noise goes before any masking), then the wrappers around them.
+    if scenario.privacy.mode != "off":
+        from fedshield.privacy import attach_privacy
+
+        attach_privacy(federation)
+    sites: list[Any] = [site_wrapper(site, i) if site_wrapper else site for i, site in enumerate(honest)]
+    if scenario.secure_aggregation.enabled:
+        sites = [SecAggRole(site) for site in sites]
     transport = InMemoryTransport(sites)
     if transport_wrapper is not None:
         transport = transport_wrapper(transport)
-    evaluator = FederatedEvaluator(transport=transport, model_factory=model_factory, central_test=dataset.pooled_test)
-    stages = RoundStages(
-        sampler=UniformSampler(fraction=scenario.server.fraction_fit, min_sites=scenario.server.min_fit_sites, seed=scenario.seed),
+    stages.evaluator = FederatedEvaluator(transport=transport, model_factory=model_factory,
+                                          central_test=dataset.pooled_test)
+    federation.sites, federation.transport = sites, transport
+    return federation
+
+
+def build_stages(scenario: Scenario, *, sinks: Sequence[EventSink] = ()) -> RoundStages:
+    """The server's pluggable stages for a scenario (shared with ``fedshield server``)."""
+    sa = scenario.secure_aggregation
+    collector = None
+    if sa.enabled:
+        collector = SecureCollector(clip_range=sa.clip_range, bucket_size=sa.bucket_size, clip_norm=sa.clip_norm,
+                                    weighting=sa.weighting, seed=scenario.seed, degree=sa.degree,
+                                    threshold=sa.threshold, skip_failed_buckets=sa.skip_failed_buckets)
+    return RoundStages(
+        sampler=UniformSampler(fraction=scenario.server.fraction_fit, min_sites=scenario.server.min_fit_sites,
+                               seed=scenario.seed),
         screener=create_screener(scenario.screening.name, **scenario.screening.params),
         aggregator=build_aggregator(scenario),
         server_optimizer=build_server_optimizer(scenario),
-        evaluator=evaluator,
+        evaluator=None,
         sinks=list(sinks),
         fit_config=fit_config_of(scenario),
         min_fit_sites=scenario.server.min_fit_sites,
         seed=scenario.seed,
+        collector=collector,
     )
-    state = ServerState(run_id=run_id_for(scenario), parameters=get_flat_params(model_factory()))
-    return Federation(scenario, dataset, sites, transport, stages, state, model_factory)
 
 
 def run_federation(
@@ -169,9 +195,58 @@ def run_federation(
         dataset=federation.dataset,
         seconds=time.perf_counter() - t0,
         stopped_early=stopped,
+        extra=_extra_of(federation),
     )
+
+
+def _extra_of(federation: Federation) -> dict[str, Any]:
+    """Sections of metrics.json that only some runs have (privacy, secure aggregation)."""
+    extra: dict[str, Any] = {}
+    if federation.stages.privacy is not None:
+        from fedshield.privacy import privacy_summary
+
+        extra["privacy"] = privacy_summary(federation)
+    collector = federation.stages.collector
+    if isinstance(collector, SecureCollector):
+        extra["secure_aggregation"] = {
+            "protocol": "SecAgg+ (X25519 key agreement, Shamir t-of-k, AES-CTR masks)",
+            "bucket_size": collector.bucket_size,
+            "last_round_buckets": [dataclasses.asdict(b) for b in collector.last_report],
+        }
+    return extra
 
 
 def simulate(scenario: Scenario, **kwargs) -> RunResult:
     on_round = kwargs.pop("on_round", None)
     return run_federation(build_federation(scenario, **kwargs), on_round=on_round)
+
+
+def _headline(history: list[RoundRecord]) -> dict[str, float | None]:
+    ev = history[-1].evaluation if history else {}
+    test = ev.get("central_test") or ev.get("pooled") or {}
+    return {"mean_site_accuracy": ev.get("mean_site_accuracy"), "accuracy": test.get("accuracy"),
+            "auc": test.get("auc")}
+
+
+def add_utility_cost(result: RunResult) -> None:
+    """Run the same scenario without DP (same seed, same data) and record what DP cost.
+
+    Why a second run rather than a stored figure: the cost depends on the seed,
+    the data split and the budget, so only the same run without noise answers it.
+    """
+    privacy = result.extra.get("privacy")
+    if not privacy or privacy.get("mode", "off") == "off":
+        return
+    from fedshield.privacy import PrivacyConfig
+
+    sc = result.scenario
+    base = sc.model_copy(update={"privacy": PrivacyConfig(), "audit": sc.audit.model_copy(update={"enabled": False})})
+    baseline = run_federation(build_federation(base, dataset=result.dataset))
+    with_dp, without_dp = _headline(result.history), _headline(baseline.history)
+    privacy["utility"] = {
+        "with_dp": with_dp,
+        "without_dp": without_dp,
+        "accuracy_cost": None if with_dp["accuracy"] is None or without_dp["accuracy"] is None
+        else without_dp["accuracy"] - with_dp["accuracy"],
+        "rounds_without_dp": len(baseline.history),
+    }

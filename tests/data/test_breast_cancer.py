@@ -24,19 +24,33 @@ def test_layout(bc) -> None:
     assert x.shape[1] == 30 and x.shape[0] == yt.shape[0] == sum(s.num_test for s in bc.sites)
 
 
-def test_standardized_with_own_train_statistics_only(bc) -> None:
+def test_standardized_with_federation_train_statistics_only(bc) -> None:
     # Rebuild each site's raw rows with the same seeded steps, then check that both
-    # splits were scaled with that site's *train* mean/std and nothing else.
+    # splits were scaled with the pooled *train* mean/std and nothing else.
     bunch = load_breast_cancer()
     raw, y = bunch.data, (bunch.target == 0).astype(np.int64)
     parts = dirichlet_label_split(y, num_sites=5, alpha=0.5, seed=0, min_per_site=10)
-    for i, (s, rows) in enumerate(zip(bc.sites, parts, strict=True)):
-        tr, te = split_indices(y[rows], test_size=0.25, seed=site_seed(0, i))
-        mean, std = raw[rows][tr].mean(axis=0), raw[rows][tr].std(axis=0)
-        np.testing.assert_allclose(s.x_train, (raw[rows][tr] - mean) / std, rtol=1e-5, atol=1e-5)
-        np.testing.assert_allclose(s.x_test, (raw[rows][te] - mean) / std, rtol=1e-5, atol=1e-5)
+    splits = [split_indices(y[rows], test_size=0.25, seed=site_seed(0, i)) for i, rows in enumerate(parts)]
+    pooled = np.concatenate([raw[rows][tr] for rows, (tr, _) in zip(parts, splits, strict=True)])
+    mean, std = pooled.mean(axis=0), pooled.std(axis=0)
+    for s, rows, (tr, te) in zip(bc.sites, parts, splits, strict=True):
+        np.testing.assert_allclose(s.x_train, (raw[rows][tr] - mean) / std, rtol=1e-4, atol=1e-4)
+        np.testing.assert_allclose(s.x_test, (raw[rows][te] - mean) / std, rtol=1e-4, atol=1e-4)
         np.testing.assert_array_equal(s.y_test, y[rows][te])
-        np.testing.assert_allclose(s.x_train.mean(axis=0), 0, atol=1e-5)
+    np.testing.assert_allclose(np.concatenate([s.x_train for s in bc.sites]).mean(axis=0), 0, atol=1e-4)
+
+
+def test_federated_moments_match_pooled() -> None:
+    from fedshield.data.preprocess import federated_moments
+
+    rng = np.random.default_rng(0)
+    parts = [rng.normal(3, 2, size=(n, 4)) for n in (5, 17, 1)]
+    parts[0][:, 3] = parts[1][:, 3] = parts[2][:, 3] = 7.0  # constant feature: scale 1
+    mean, scale = federated_moments(parts)
+    pooled = np.concatenate(parts)
+    np.testing.assert_allclose(mean, pooled.mean(axis=0))
+    np.testing.assert_allclose(scale[:3], pooled.std(axis=0)[:3])
+    assert scale[3] == 1.0
 
 
 def test_standardize_ignores_test_rows() -> None:

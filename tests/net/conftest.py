@@ -8,8 +8,6 @@ from pathlib import Path
 import grpc
 import pytest
 
-from . import _shim  # noqa: F401  (before fedshield.simulation)
-
 from fedshield.net import fedshield_pb2_grpc as pb_grpc
 from fedshield.net.auth import Authenticator
 from fedshield.net.client import channel

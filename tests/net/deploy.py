@@ -15,9 +15,7 @@ from .conftest import HEART_SITES, Consortium
 
 PY = sys.executable
 REPO = Path(__file__).resolve().parents[2]
-# The shim stands in for aggregation/screening packages still in flight; inert once they land.
-BOOT = ("import sys; sys.path.insert(0, %r); import _shim; from fedshield.net.__main__ import main; "
-        "sys.exit(main())" % str(Path(__file__).resolve().parent))
+BOOT = "import sys; from fedshield.net.__main__ import main; sys.exit(main())"
 
 
 def scenario_file(root: Path, data_dir: Path, *, rounds: int = 2, local_steps: int = 20) -> Path:

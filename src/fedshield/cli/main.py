@@ -16,7 +16,14 @@ from fedshield import __version__
 from fedshield.errors import FedShieldError
 
 # Subcommand modules, in help order. Each has register(subparsers).
-_COMMANDS = ("fedshield.cli.simulate", "fedshield.cli.report", "fedshield.cli.audit")
+_COMMANDS = (
+    "fedshield.cli.simulate",
+    "fedshield.cli.report",
+    "fedshield.cli.audit",
+    "fedshield.cli.redteam",
+    "fedshield.cli.ca",
+    "fedshield.cli.serve",
+)
 
 EXIT_INTERRUPTED = 130
 

@@ -48,10 +48,23 @@ def run(args: argparse.Namespace) -> int:
         shutil.rmtree(work, ignore_errors=True)
 
 
+def _print_privacy(console, scenario, result, add_utility_cost) -> None:
+    p = result.extra["privacy"]
+    if scenario.privacy.compare_without_dp:
+        console.print("Running the same scenario without DP (same seed) to measure the utility cost ...")
+        add_utility_cost(result)
+    spent = ", ".join(f"{sid} {eps:.3g}/{p['budgets'][sid]['epsilon']:g}" for sid, eps in p["final_epsilon"].items())
+    console.print(f"[bold]Privacy[/] ({p['mode']}-level, {p['accountant']}): epsilon spent/budget per site: {spent}")
+    u = p.get("utility")
+    if u and u["accuracy_cost"] is not None:
+        console.print(f"Utility cost of DP: test accuracy {u['without_dp']['accuracy']:.3f} without DP -> "
+                      f"{u['with_dp']['accuracy']:.3f} with DP (cost {u['accuracy_cost']:+.3f})")
+
+
 def _run_in(scenario, args, console, out: Path, work: Path) -> int:
     from fedshield.reports import write_run
     from fedshield.reports.audit import LEDGER_FILE, PUBLIC_KEY_FILE, open_audit_sink, record_model_release, record_run_config
-    from fedshield.simulation import build_federation, run_federation
+    from fedshield.simulation import add_utility_cost, build_federation, run_federation
 
     sink = open_audit_sink(scenario, work_dir=work, out_dir=out) if scenario.audit.enabled else None
     federation = build_federation(scenario, sinks=[sink] if sink else [])
@@ -75,6 +88,8 @@ def _run_in(scenario, args, console, out: Path, work: Path) -> int:
 
         result = run_federation(federation, on_round=on_round)
     console.print(table)
+    if "privacy" in result.extra:
+        _print_privacy(console, scenario, result, add_utility_cost)
     include: tuple[Path, ...] = ()
     if sink is not None:
         if result.history:

@@ -64,3 +64,21 @@ def standardize(
     std = x_train.std(axis=0, ddof=ddof) if x_train.shape[0] > ddof else np.zeros_like(mean)
     scale = np.where(std > 0, std + eps, 1.0)
     return ((x_train - mean) / scale).astype(np.float32), ((x_test - mean) / scale).astype(np.float32)
+
+
+def federated_moments(site_train: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """Pooled mean and scale from per-site (count, sum, sum of squares) only.
+
+    These three sufficient statistics are all a site contributes (in deployment
+    through a secure sum), so the pooled z-score never needs pooled rows.
+    A feature constant across the federation gets scale 1 (centred only).
+    """
+    count = sum(a.shape[0] for a in site_train)
+    if count == 0:
+        raise ValueError("federated_moments needs at least one training row")
+    total = sum(np.asarray(a, np.float64).sum(axis=0) for a in site_train)
+    squares = sum((np.asarray(a, np.float64) ** 2).sum(axis=0) for a in site_train)
+    mean = total / count
+    var = np.maximum(squares / count - mean**2, 0.0)
+    std = np.sqrt(var)
+    return mean, np.where(std > 1e-12 * np.maximum(1.0, np.abs(mean)), std, 1.0)

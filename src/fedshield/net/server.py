@@ -66,39 +66,32 @@ class ServerRun:
 
 
 def build_stages(scenario: Scenario, transport, model_factory, sinks=(), central_test=None):
-    """The simulation's stages, with the transport swapped (keep in step with
-    ``fedshield.simulation.build_federation``)."""
-    from fedshield import simulation
-    from fedshield.screening import create_screener
-    from fedshield.server.engine import RoundStages
-    from fedshield.server.evaluation import FederatedEvaluator
-    from fedshield.server.sampling import UniformSampler
+    """The simulation's stages, with the network transport behind the evaluator.
 
-    fit_config_of = getattr(simulation, "fit_config_of", None)
-    return RoundStages(
-        sampler=UniformSampler(fraction=scenario.server.fraction_fit, min_sites=scenario.server.min_fit_sites,
-                               seed=scenario.seed),
-        screener=create_screener(scenario.screening.name, **scenario.screening.params),
-        aggregator=simulation.build_aggregator(scenario),
-        server_optimizer=simulation.build_server_optimizer(scenario),
-        evaluator=FederatedEvaluator(transport=transport, model_factory=model_factory, central_test=central_test),
-        sinks=list(sinks),
-        fit_config=fit_config_of(scenario) if fit_config_of is not None else {},
-        min_fit_sites=scenario.server.min_fit_sites,
-        seed=scenario.seed,
-    )
+    DP and SecAgg+ need stages on the sites as well (DP-SGD, distributed noise,
+    the masking rounds); until the site process builds them, a scenario that
+    asks for them is refused here rather than run without them (fail closed).
+    """
+    from fedshield import simulation
+    from fedshield.server.evaluation import FederatedEvaluator
+
+    if scenario.privacy.mode != "off":
+        raise ConfigError(
+            f"privacy.mode = {scenario.privacy.mode!r} is not yet supported by 'fedshield server' (the sites' "
+            "DP-SGD and budget gate run only in 'fedshield simulate'). Set privacy.mode = 'off' for a networked "
+            "run, or run the scenario with 'fedshield simulate'.")
+    if scenario.secure_aggregation.enabled:
+        raise ConfigError(
+            "secure_aggregation.enabled = true is not yet supported by 'fedshield server' (the SecAgg+ stages "
+            "run only in 'fedshield simulate'). Set it to false for a networked run, or use 'fedshield simulate'.")
+    stages = simulation.build_stages(scenario, sinks=sinks)
+    stages.evaluator = FederatedEvaluator(transport=transport, model_factory=model_factory, central_test=central_test)
+    return stages
 
 
 def _stream(scenario: Scenario, coord: Coordinator, stages) -> None:
-    import dataclasses
-
     from fedshield.net.streaming import StreamingMean, StreamingMeanCollector
-    from fedshield.server.engine import RoundStages
-
     StreamingMeanCollector.check_scenario(scenario)
-    if "collector" not in {f.name for f in dataclasses.fields(RoundStages)}:
-        raise ConfigError("stream_aggregate needs the engine's RoundStages.collector hook, which this version "
-                          "lacks; set stream_aggregate = false.")
     coord.reducer = StreamingMean(coord.num_params)
     stages.collector = StreamingMeanCollector(coord.reducer)
 

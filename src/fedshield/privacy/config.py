@@ -50,6 +50,9 @@ class PrivacyConfig(BaseModel):
     # False: a noise multiplier that cannot pay for every round is refused at load
     # time. True: accepted, and each site stops training when its budget is spent.
     allow_budget_exhaustion: bool = False
+    # `fedshield simulate` also runs the scenario without DP (same seed) and
+    # reports the accuracy DP cost; false skips that second run.
+    compare_without_dp: bool = True
 
     @model_validator(mode="after")
     def _coherent(self) -> PrivacyConfig:

@@ -80,6 +80,20 @@ def privacy_html(summary: dict[str, Any]) -> str:
         for sid, b in summary["budgets"].items()
     )
     warns = "".join(f"<li>{esc(w)}</li>" for w in summary.get("warnings", []))
+    utility = ""
+    u = summary.get("utility")
+    if u:
+        def cell(x):
+            return "n/a" if x is None else f"{x:.4f}"
+
+        utility = (
+            "<h3>Utility cost (same seed, DP off vs on)</h3><table><tr><th>metric</th><th>without DP</th>"
+            "<th>with DP</th><th>cost</th></tr>"
+            + "".join(f"<tr><td>{esc(k)}</td><td>{cell(u['without_dp'].get(k))}</td><td>{cell(u['with_dp'].get(k))}"
+                      f"</td><td>{cell(None if u['without_dp'].get(k) is None or u['with_dp'].get(k) is None else u['without_dp'][k] - u['with_dp'][k])}</td></tr>"
+                      for k in ("mean_site_accuracy", "accuracy", "auc"))
+            + "</table>"
+        )
     return (
         "<section class='privacy'><h2>Differential privacy</h2>"
         f"<p>{esc(str(summary.get('mechanism')))}. Accountant: {esc(str(summary['accountant']))}. "
@@ -87,6 +101,7 @@ def privacy_html(summary: dict[str, Any]) -> str:
         f"<img alt='epsilon spent per site over rounds' src='data:image/png;base64,{_plot_png(summary)}'/>"
         "<table><tr><th>site</th><th>epsilon spent</th><th>budget epsilon</th><th>delta</th>"
         f"<th>budget exhausted</th></tr>{rows}</table>"
+        + utility
         + (f"<h3>Warnings</h3><ul>{warns}</ul>" if warns else "")
         + "</section>"
     )

@@ -11,4 +11,9 @@ _ENV = Environment(loader=PackageLoader("fedshield", "reports/templates"), autoe
 
 def render_report(doc: dict) -> str:
     plots = {m: metric_per_round(doc, m) for m in ("accuracy", "auc", "sensitivity", "specificity")} if doc["rounds"] else {}
-    return _ENV.get_template("report.html").render(doc=doc, plots=plots)
+    privacy = None
+    if doc.get("privacy", {}).get("mode", "off") != "off":
+        from fedshield.privacy import privacy_html
+
+        privacy = privacy_html(doc["privacy"])
+    return _ENV.get_template("report.html").render(doc=doc, plots=plots, privacy_section=privacy)
