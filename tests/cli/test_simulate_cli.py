@@ -23,7 +23,7 @@ def test_default_scenario_end_to_end(tmp_path):
     assert doc["dataset"] == "breast-cancer" and len(doc["sites"]) == 5 and doc["rounds_completed"] == 2
     final = doc["final"]
     assert set(final["per_site"]) == set(doc["sites"])
-    assert 0.5 < final["pooled"]["accuracy"] <= 1.0
+    assert 0.9 < final["pooled"]["accuracy"] <= 1.0  # federation-wide scaling: ~0.97 after 10 rounds
     assert "<img" in (out / "report.html").read_text()
     assert "round" in r.stdout
 

@@ -23,13 +23,14 @@ MINIMAL = {
     "privacy": {"round": 1},
     "model_release": {"round": 1, "model_sha256": digest("m")},
     "round_end": {"round": 1},
+    "access": {"site": "a", "status": "denied", "reason": "role site may not call StartRun"},
 }
 
 
 def test_every_kind_has_a_minimal_example():
     assert set(MINIMAL) == set(KINDS) == {
         "run_config", "enrollment", "revocation", "round_start", "participant", "update", "screening",
-        "aggregate", "privacy", "model_release", "round_end",
+        "aggregate", "privacy", "model_release", "round_end", "access",
     }
 
 

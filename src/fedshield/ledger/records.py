@@ -120,6 +120,7 @@ KINDS: Mapping[str, tuple[str, ...]] = {
     "privacy": ("round",),
     "model_release": ("round", "model_sha256"),
     "round_end": ("round",),
+    "access": ("site", "status", "reason"),  # an RBAC decision of the network service
 }
 
 
