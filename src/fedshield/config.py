@@ -155,19 +155,25 @@ def validate_scenario(raw: dict[str, Any], *, source: str = "scenario") -> Scena
         raise ConfigError(f"Invalid {source}: {problems}.") from None
 
 
+def read_toml(path: str | Path, *, label: str, hint: str) -> dict[str, Any]:
+    """A TOML file as a dict, or a ConfigError naming the file and how to fix it."""
+    p = Path(path)
+    if not p.is_file():
+        raise ConfigError(f"{label} {str(p)!r} does not exist. {hint}")
+    try:
+        return tomllib.loads(p.read_text(encoding="utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{label} {str(p)!r} is not valid TOML: {exc}.") from None
+
+
 def load_scenario(path: str | Path | None, *, overrides: dict[str, Any] | None = None) -> Scenario:
     """Read and validate a scenario; ``None`` gives the embedded default."""
     raw: dict[str, Any] = {}
     source = "default scenario"
     if path is not None:
-        path = Path(path)
         source = f"scenario {str(path)!r}"
-        if not path.is_file():
-            raise ConfigError(f"Scenario file {str(path)!r} does not exist. Pass the path of a TOML file, e.g. examples/heart_disease.toml.")
-        try:
-            raw = tomllib.loads(path.read_text(encoding="utf-8"))
-        except tomllib.TOMLDecodeError as exc:
-            raise ConfigError(f"Scenario file {str(path)!r} is not valid TOML: {exc}.") from None
+        raw = read_toml(path, label="Scenario file",
+                        hint="Pass the path of a TOML file, e.g. examples/heart_disease.toml.")
     for key, value in (overrides or {}).items():
         if value is not None:
             raw[key] = value

@@ -4,13 +4,12 @@ can be moved as a whole)."""
 
 from __future__ import annotations
 
-import tomllib
 from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from fedshield.config import _describe
+from fedshield.config import _describe, read_toml
 from fedshield.errors import ConfigError
 
 
@@ -105,12 +104,7 @@ def _resolve(obj: Any, base: Path) -> Any:
 
 def _load(path: str | Path, model: type[_S], what: str):
     p = Path(path)
-    if not p.is_file():
-        raise ConfigError(f"The {what} config {str(p)!r} does not exist; see examples/deploy/ for one.")
-    try:
-        raw = tomllib.loads(p.read_text(encoding="utf-8"))
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"The {what} config {str(p)!r} is not valid TOML: {exc}.") from None
+    raw = read_toml(p, label=f"The {what} config", hint="See examples/deploy/ for one.")
     try:
         return model.model_validate(_resolve(raw, p.parent.resolve()))
     except ValidationError as exc:

@@ -9,13 +9,12 @@ validated as an ordinary scenario. Everything is checked at load time
 
 from __future__ import annotations
 
-import tomllib
 from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from fedshield.config import AggregationConfig, Scenario, ScreeningConfig, _describe, validate_scenario
+from fedshield.config import AggregationConfig, Scenario, ScreeningConfig, _describe, read_toml, validate_scenario
 from fedshield.errors import ConfigError
 
 
@@ -88,17 +87,8 @@ def validate_redteam(raw: dict[str, Any], scenario: Scenario, *, source: str = "
 
 def load_redteam(path: str | Path, *, overrides: dict[str, Any] | None = None) -> tuple[Scenario, RedTeamConfig]:
     """Read a red-team scenario TOML: the ordinary scenario plus its ``[redteam]`` table."""
-    path = Path(path)
     source = f"scenario {str(path)!r}"
-    if not path.is_file():
-        raise ConfigError(
-            f"Scenario file {str(path)!r} does not exist. "
-            "Pass the path of a TOML file, e.g. examples/redteam_heart.toml."
-        )
-    try:
-        raw = tomllib.loads(path.read_text(encoding="utf-8"))
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"Scenario file {str(path)!r} is not valid TOML: {exc}.") from None
+    raw = read_toml(path, label="Scenario file", hint="Pass the path of a TOML file, e.g. examples/redteam_heart.toml.")
     red = raw.pop("redteam", None)
     if red is None:
         raise ConfigError(
