@@ -13,7 +13,7 @@ import sys
 from collections.abc import Sequence
 from datetime import datetime, timezone
 
-from fedshield.errors import ConfigError, FedShieldError, VerificationError
+from fedshield.errors import ConfigError, VerificationError
 from fedshield.ledger.keys import key_fingerprint, load_public_key
 from fedshield.ledger.merkle import leaf_hash, verify_inclusion
 from fedshield.ledger.records import KINDS
@@ -144,14 +144,9 @@ def run_show(args: argparse.Namespace) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Standalone ``python -m fedshield.cli.audit SUBCOMMAND ...`` (same exit codes as ``fedshield``)."""
-    parser = argparse.ArgumentParser(prog="fedshield")
-    register(parser.add_subparsers(dest="command"))
-    args = parser.parse_args(["audit", *(sys.argv[1:] if argv is None else argv)])
-    try:
-        return int(args.handler(args) or 0)
-    except FedShieldError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return exc.exit_code
+    from fedshield.cli.main import main as fedshield_main
+
+    return fedshield_main(["audit", *(sys.argv[1:] if argv is None else argv)])
 
 
 if __name__ == "__main__":
