@@ -7,7 +7,7 @@ Heart disease, one of four hospitals malicious: every defense against the semant
 backdoor, model replacement, ALIE and IPM.
 
 Cheaper than a paper setting on purpose (2 shared CPU cores): an 8-channel CNN, 10
-local steps of batch 32, ``--rounds`` rounds (default 12) — see examples/redteam_*.toml.
+local steps of batch 32, 15 rounds (``--rounds`` overrides) — see examples/redteam_*.toml.
 
     .venv/bin/python benchmarks/redteam.py [--quick] [--workers 2] [--out runs/redteam-bench]
 """
@@ -78,7 +78,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="a few attacks and rounds: a smoke test, not the numbers")
     ap.add_argument("--workers", type=int, default=2)
-    ap.add_argument("--rounds", type=int, default=12, help="pneumonia rounds (heart keeps FLamby's 15)")
+    ap.add_argument("--rounds", type=int, default=15, help="pneumonia rounds (the scenario file also says 15; heart keeps FLamby's 15)")
     ap.add_argument("--data-dir")
     ap.add_argument("--out", help="also write the two scorecards (json + html) under this folder")
     args = ap.parse_args()
