@@ -67,9 +67,21 @@ def _run_in(scenario, args, console, out: Path, work: Path) -> int:
     from fedshield.simulation import add_utility_cost, build_federation, run_federation
 
     sink = open_audit_sink(scenario, work_dir=work, out_dir=out) if scenario.audit.enabled else None
-    federation = build_federation(scenario, sinks=[sink] if sink else [])
-    if sink is not None:
+    if sink is None:
+        federation = build_federation(scenario)
+    else:
+        from fedshield.ledger import TreeHeadWitness, load_public_key
+        from fedshield.ledger.gossip import HeadPublisher, WitnessedSite
+
+        # Each site trusts the coordinator's public key (obtained out of band) and
+        # checks every head it is sent against the last one it saw.
+        public_key = load_public_key(work / PUBLIC_KEY_FILE)
+        federation = build_federation(
+            scenario, sinks=[sink],
+            site_wrapper=lambda site, i: WitnessedSite(site, TreeHeadWitness(public_key=public_key)))
+        federation.stages.fit_config = HeadPublisher(sink, federation.stages.fit_config)
         record_run_config(sink, scenario, federation.state.run_id, [s.site_id for s in federation.dataset.sites])
+        sink.sign_head(round_num=0)  # the run's configuration is what every site checks first
     table = Table(title=f"{scenario.name}: {federation.dataset.name}, {len(federation.sites)} sites, seed {scenario.seed}")
     for col in ("round", "sites", "rejected", "mean site acc", "pooled acc", "pooled AUC", "sec"):
         table.add_column(col, justify="right")
