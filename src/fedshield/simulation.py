@@ -118,9 +118,7 @@ def build_federation(
     model_factory = partial(
         create_model, scenario.model.name, input_shape=dataset.input_shape, seed=scenario.seed, **scenario.model.params
     )
-    train_cfg = train_config_of(scenario)
-    honest = [Site(data=sd, model_factory=model_factory, train_config=train_cfg, seed=scenario.seed, site_index=i)
-              for i, sd in enumerate(dataset.sites)]
+    honest = [make_site(scenario, sd, i, model_factory) for i, sd in enumerate(dataset.sites)]
     stages = build_stages(scenario, sinks=sinks)
     state = ServerState(run_id=run_id_for(scenario), parameters=get_flat_params(model_factory()))
     federation = Federation(scenario, dataset, honest, None, stages, state, model_factory)
@@ -131,8 +129,7 @@ def build_federation(
 
         attach_privacy(federation)
     sites: list[Any] = [site_wrapper(site, i) if site_wrapper else site for i, site in enumerate(honest)]
-    if scenario.secure_aggregation.enabled:
-        sites = [SecAggRole(site) for site in sites]
+    sites = [secure_role(scenario, site) for site in sites]
     transport = InMemoryTransport(sites)
     if transport_wrapper is not None:
         transport = transport_wrapper(transport)
@@ -140,6 +137,37 @@ def build_federation(
                                           central_test=dataset.pooled_test)
     federation.sites, federation.transport = sites, transport
     return federation
+
+
+def make_site(scenario: Scenario, data, index: int, model_factory: Callable[[], torch.nn.Module]) -> Site:
+    """One honest site, as every federation (in process or over the network) builds it."""
+    return Site(data=data, model_factory=model_factory, train_config=train_config_of(scenario), seed=scenario.seed,
+                site_index=index)
+
+
+def secure_role(scenario: Scenario, site: Any) -> Any:
+    """The site's side of secure aggregation (answers the SecAgg+ stages), when the scenario asks for it."""
+    return SecAggRole(site) if scenario.secure_aggregation.enabled else site
+
+
+def build_network_site(scenario: Scenario, dataset: FederatedDataset, site_id: str,
+                       model_factory: Callable[[], torch.nn.Module]) -> Any:
+    """The one site that ``fedshield client`` runs, wired as ``build_federation`` wires each of its sites:
+    the same ``Site``, the site's half of the privacy plan (DP-SGD, or its share of distributed noise;
+    the server installs the other half), then the SecAgg+ role."""
+    from fedshield.privacy.attach import SiteFacts, attach_site_privacy, plan_privacy
+
+    ids = [sd.site_id for sd in dataset.sites]
+    i = ids.index(site_id)
+    site = make_site(scenario, dataset.sites[i], i, model_factory)
+    mode = scenario.privacy.mode
+    if mode != "off":
+        # sample mode: only this site's records calibrate its noise; client mode: N = every site counts
+        facts = ([SiteFacts(site_id, int(site.data.num_train), site.train_config)] if mode == "sample" else
+                 [SiteFacts(sid, None, site.train_config) for sid in ids])
+        plan = plan_privacy(scenario, facts, model=model_factory() if mode == "sample" else None)
+        attach_site_privacy(site, plan, index=i)
+    return secure_role(scenario, site)
 
 
 def build_stages(scenario: Scenario, *, sinks: Sequence[EventSink] = ()) -> RoundStages:
@@ -200,13 +228,20 @@ def run_federation(
 
 
 def _extra_of(federation: Federation) -> dict[str, Any]:
-    """Sections of metrics.json that only some runs have (privacy, secure aggregation)."""
+    return stage_extras(federation.stages)
+
+
+def stage_extras(stages: RoundStages) -> dict[str, Any]:
+    """Sections of metrics.json that only some runs have (privacy, secure aggregation);
+    ``fedshield server`` writes the same ones."""
     extra: dict[str, Any] = {}
-    if federation.stages.privacy is not None:
+    if stages.privacy is not None:
+        from types import SimpleNamespace
+
         from fedshield.privacy import privacy_summary
 
-        extra["privacy"] = privacy_summary(federation)
-    collector = federation.stages.collector
+        extra["privacy"] = privacy_summary(SimpleNamespace(stages=stages))
+    collector = stages.collector
     if isinstance(collector, SecureCollector):
         extra["secure_aggregation"] = {
             "protocol": "SecAgg+ (X25519 key agreement, Shamir t-of-k, AES-CTR masks)",

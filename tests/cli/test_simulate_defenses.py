@@ -72,9 +72,20 @@ def test_defense_typos_are_refused_at_load_time(raw, needle):
         validate_scenario(raw)
 
 
-def test_network_server_refuses_what_it_cannot_enforce():
-    from fedshield.net.server import build_stages
+def test_network_server_builds_dp_and_secagg_stages():
+    """``fedshield server`` now runs DP and SecAgg+ (tests/net/test_defenses_network.py runs them end to
+    end); only the combination that would silently drop a defense is refused: stream_aggregate replaces
+    the collector (SecAgg+) and hands DP-FedAvg one mean instead of per-site updates."""
+    from types import SimpleNamespace
 
-    for raw in ({"privacy": {"mode": "sample"}}, {"secure_aggregation": {"enabled": True}}):
-        with pytest.raises(ConfigError, match="not yet supported by 'fedshield server'"):
-            build_stages(validate_scenario(raw), transport=None, model_factory=None)
+    from fedshield.net.server import _stream, build_stages
+    from fedshield.server.secure_collect import SecureCollector
+
+    model = object
+    stages = build_stages(validate_scenario({"secure_aggregation": {"enabled": True}}), transport=None,
+                          model_factory=model)
+    assert isinstance(stages.collector, SecureCollector)
+    build_stages(validate_scenario({"privacy": {"mode": "sample"}}), transport=None, model_factory=model)
+    for raw in ({"privacy": {"mode": "client"}}, {"secure_aggregation": {"enabled": True}}):
+        with pytest.raises(ConfigError, match="stream_aggregate = false"):
+            _stream(validate_scenario(raw), SimpleNamespace(num_params=3), stages)

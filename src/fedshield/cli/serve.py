@@ -18,8 +18,9 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _logging(verbose: bool) -> None:
+    # force: a library imported earlier may already have configured the root logger.
     logging.basicConfig(level=logging.INFO if verbose else logging.WARNING,
-                        format="%(asctime)s %(name)s %(levelname)s %(message)s")
+                        format="%(asctime)s %(name)s %(levelname)s %(message)s", force=True)
 
 
 def _server(args) -> int:

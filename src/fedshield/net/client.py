@@ -21,13 +21,14 @@ import grpc
 import numpy as np
 from cryptography.hazmat.primitives import serialization
 
-from fedshield.errors import ConfigError, FedShieldError, SecurityError, TransportError
+from fedshield.errors import ConfigError, FedShieldError, ProtocolError, SecurityError, TransportError
 from fedshield.messages import EvaluateIns, FitIns
 from fedshield.net import fedshield_pb2 as pb
 from fedshield.net import fedshield_pb2_grpc as pb_grpc
 from fedshield.net import signing
-from fedshield.net.codec import npy_bytes, params_to_bytes
+from fedshield.net.codec import STAGE_REQUESTS, decode_stage, encode_stage, npy_bytes, params_to_bytes
 from fedshield.net.config import SiteFile
+from fedshield.net.service import SITE_INFO_KEY
 from fedshield.server.events import array_sha256
 
 log = logging.getLogger("fedshield.net.client")
@@ -46,17 +47,18 @@ def channel(address: str, *, ca_cert: bytes, cert: bytes, key: bytes, max_messag
 
 
 def fetch_task(stub, *, wait_s: float, timeout: float, max_params: int = 1 << 30) -> pb.Task:
-    """Reassemble a streamed task (header, then model slices)."""
+    """Reassemble a streamed task (header, then model or stage-message slices)."""
     stream = stub.FetchTask(pb.FetchRequest(wait_s=wait_s), timeout=timeout)
     task = next(stream)
-    if task.kind not in (pb.Task.FIT, pb.Task.EVALUATE):
+    if task.kind not in (pb.Task.FIT, pb.Task.EVALUATE, pb.Task.STAGE):
         return task
     if not 0 < task.num_params <= max_params:
         raise TransportError(f"The server announced a model of {task.num_params} parameters; refused.")
+    size = task.num_params if task.kind == pb.Task.STAGE else 4 * task.num_params  # a stage: bytes
     buf = bytearray()
     for part in stream:
         buf += part.parameters
-        if len(buf) > 4 * task.num_params:
+        if len(buf) > size:
             raise TransportError("The server sent more model bytes than it announced; the task is ignored.")
     task.parameters = bytes(buf)
     return task
@@ -98,15 +100,36 @@ def signed_eval(key, *, identity: str, task: pb.Task, res) -> pb.EvalResult:
                          scores_npy=scores, signature=sig)
 
 
+def signed_stage(key, *, identity: str, task: pb.Task, reply: object) -> tuple[pb.UpdateHeader, bytes]:
+    """A stage answer travels like an update: signed over (run, round, the stage message's hash, nonce,
+    answer hash) with the TLS key, kind "stage" so it can never pass for an update (or back)."""
+    data = encode_stage(reply)
+    digest = signing.sha256(data)
+    sig = signing.sign(key, signing.payload("stage", identity=identity, run_id=task.run_id, round_num=task.round,
+                                            model_sha256=task.model_sha256, nonce=task.nonce,
+                                            content_sha256=digest, num_examples=0))
+    header = pb.UpdateHeader(run_id=task.run_id, round=task.round, model_sha256=task.model_sha256, nonce=task.nonce,
+                             update_sha256=digest, num_examples=0, num_params=len(data), metrics_json="{}",
+                             signature=sig)
+    return header, data
+
+
+def site_info(site) -> dict:
+    """What the site tells the server at Join: public facts only (its record count, treated as public
+    metadata, and the DP it applies, so the server can mirror its budget and refuse a mismatch)."""
+    from fedshield.privacy.attach import site_mechanism
+
+    return {"num_records": int(site.data.num_train), "privacy": site_mechanism(site)}
+
+
 def build_site(cfg: SiteFile):
-    """The same ``Site`` the simulation builds for this site id."""
+    """The same site the simulation builds for this site id (DP and SecAgg+ wired the same way)."""
     import torch
 
-    from fedshield.client import Site
     from fedshield.config import load_scenario
     from fedshield.data import load_dataset
     from fedshield.models import create_model
-    from fedshield.simulation import run_id_for, train_config_of
+    from fedshield.simulation import build_network_site, run_id_for
     from functools import partial
 
     torch.set_num_threads(1)
@@ -118,10 +141,8 @@ def build_site(cfg: SiteFile):
     ids = [s.site_id for s in ds.sites]
     if cfg.site.id not in ids:
         raise ConfigError(f"Site id {cfg.site.id!r} is not a site of {d.dataset!r}; pick one of {ids}.")
-    i = ids.index(cfg.site.id)
     factory = partial(create_model, sc.model.name, input_shape=ds.input_shape, seed=sc.seed, **sc.model.params)
-    site = Site(data=ds.sites[i], model_factory=factory, train_config=train_config_of(sc), seed=sc.seed, site_index=i)
-    return site, sc, run_id_for(sc)
+    return build_network_site(sc, ds, cfg.site.id, factory), sc, run_id_for(sc)
 
 
 class SiteRunner:
@@ -145,9 +166,14 @@ class SiteRunner:
                 pass
 
     def _do(self, task: pb.Task) -> None:
-        params = np.frombuffer(task.parameters, dtype="<f4").astype(np.float32)
-        if array_sha256(params) != task.model_sha256:
-            raise TransportError("The global model does not match its announced hash; the task is ignored.")
+        if task.kind == pb.Task.STAGE:
+            if signing.sha256(task.parameters) != task.model_sha256:
+                raise TransportError("The stage message does not match its announced hash; the task is ignored.")
+            params = None
+        else:
+            params = np.frombuffer(task.parameters, dtype="<f4").astype(np.float32)
+            if array_sha256(params) != task.model_sha256:
+                raise TransportError("The global model does not match its announced hash; the task is ignored.")
         stop = threading.Event()
         beat = threading.Thread(target=self._heartbeat, args=(stop,), daemon=True)
         beat.start()
@@ -156,13 +182,32 @@ class SiteRunner:
         except (FedShieldError, ValueError) as exc:
             # The site declines this task (e.g. its privacy budget is spent);
             # the server counts it as a failure, the site stays in the run.
-            log.warning("declined %s task of round %d: %s: %s", "fit" if task.kind == pb.Task.FIT else "evaluate",
-                        task.round, type(exc).__name__, exc)
+            kind = {pb.Task.FIT: "fit", pb.Task.STAGE: "stage"}.get(task.kind, "evaluate")
+            log.warning("declined %s task of round %d: %s: %s", kind, task.round, type(exc).__name__, exc)
         finally:
             stop.set()
 
-    def _answer(self, task: pb.Task, params: np.ndarray) -> None:
-        if task.kind == pb.Task.FIT:
+    def _stage(self, task: pb.Task) -> None:
+        from fedshield.client.secagg_role import SecAggBegin
+
+        handler = getattr(self.site, "handle_stage", None)
+        if handler is None:
+            raise ProtocolError("The server sent a stage message but this site's scenario has no multi-stage "
+                                "protocol (secure_aggregation.enabled = false); use the consortium's scenario.")
+        msg = decode_stage(task.parameters, allowed=STAGE_REQUESTS)
+        if isinstance(msg, SecAggBegin) and (msg.ins.run_id != task.run_id or msg.ins.round_num != task.round
+                                             or (self.run_id is not None and msg.ins.run_id != self.run_id)):
+            raise ProtocolError(f"The SecAggBegin is for run {msg.ins.run_id!r} round {msg.ins.round_num}, not "
+                                f"the task's run {task.run_id!r} round {task.round}; refused.")
+        header, data = signed_stage(self.key, identity=self.cfg.site.id, task=task, reply=handler(msg))
+        self.stub.SubmitUpdate(update_stream(header, data, self.cfg.site.chunk_bytes), timeout=120)
+        if isinstance(msg, SecAggBegin):
+            self.rounds_done += 1
+
+    def _answer(self, task: pb.Task, params: np.ndarray | None) -> None:
+        if task.kind == pb.Task.STAGE:
+            self._stage(task)
+        elif task.kind == pb.Task.FIT:
             cfg = json.loads(task.config_json or "{}")
             res = self.site.fit(FitIns(run_id=task.run_id, round_num=task.round, parameters=params, config=cfg))
             header, data = signed_update(self.key, identity=self.cfg.site.id, task=task, delta=res.delta,
@@ -179,7 +224,8 @@ class SiteRunner:
         while time.monotonic() - last_contact < s.give_up_s:
             try:
                 if not joined:
-                    reply = self.stub.Join(pb.Empty(), timeout=10)
+                    reply = self.stub.Join(pb.Empty(), timeout=10, metadata=[
+                        (SITE_INFO_KEY, json.dumps(site_info(self.site), separators=(",", ":")))])
                     if self.run_id is not None and reply.run_id != self.run_id:
                         raise ConfigError(f"The server runs {reply.run_id!r} but this site's scenario gives "
                                           f"{self.run_id!r}; use the consortium's scenario file.")
@@ -189,7 +235,7 @@ class SiteRunner:
                 if task.kind == pb.Task.STOP:
                     log.info("server says the run is over after %d rounds", self.rounds_done)
                     return 0
-                if task.kind in (pb.Task.FIT, pb.Task.EVALUATE):
+                if task.kind in (pb.Task.FIT, pb.Task.EVALUATE, pb.Task.STAGE):
                     self._do(task)
             except grpc.RpcError as exc:
                 code = exc.code()

@@ -5,6 +5,12 @@ sites long-poll for their task and submit answers. Every answer is checked
 against the task it claims to answer (run, round, model hash, single-use nonce,
 signature) before it counts, and accepted updates are journaled to disk first
 so a restarted server neither loses nor double-counts them.
+
+Multi-stage protocols (SecAgg+) use the same slots: a "stage" task carries one
+encoded stage message, and the site's answer arrives through ``SubmitUpdate``
+signed as kind "stage" and bound to the same (run, round, message hash, nonce)
+as an update; stage answers are never journaled (a secure round that a crash
+interrupts is run again from its first stage).
 """
 
 from __future__ import annotations
@@ -24,12 +30,13 @@ import numpy as np
 from fedshield.errors import ProtocolError, VerificationError
 from fedshield.messages import EvaluateRes, FitRes, SiteFailure
 from fedshield.net import signing
-from fedshield.net.codec import bytes_to_params, from_npy
+from fedshield.net.codec import STAGE_REPLIES, bytes_to_params, decode_stage, from_npy
 from fedshield.pki.identity import Identity
 from fedshield.server.events import array_sha256
 
 log = logging.getLogger("fedshield.net.coordinator")
 MAX_EXAMPLES = 100_000_000
+STAGE_OVERHEAD = 1 << 20  # bytes a stage answer may add to 4 bytes per parameter (keys, shares, framing)
 
 
 def _check_eval(num_examples: int, labels, scores) -> None:
@@ -50,7 +57,7 @@ def _check_eval(num_examples: int, labels, scores) -> None:
 
 @dataclass
 class TaskSlot:
-    kind: str  # "fit" | "evaluate"
+    kind: str  # "fit" | "evaluate" | "stage"
     round_num: int
     nonce: bytes
     model_sha256: str
@@ -87,13 +94,26 @@ class Coordinator:
     _used_nonces: set[bytes] = field(default_factory=set)
     _late_nonces: set[bytes] = field(default_factory=set)
     _stopped_sites: set[str] = field(default_factory=set)
+    # What each site reported at Join (public metadata, e.g. its record count);
+    # ``check_join(site, info)`` may refuse a site whose report does not fit the run.
+    site_info: dict[str, dict[str, Any]] = field(default_factory=dict)
+    check_join: Callable[[str, dict[str, Any]], None] | None = None
 
     # --- membership -----------------------------------------------------
-    def join(self, ident: Identity) -> None:
+    def join(self, ident: Identity, info: dict[str, Any] | None = None) -> None:
         if ident.subject_id not in self.expected_sites:
             raise ProtocolError(f"{ident.subject_id!r} is enrolled but not a participant of run {self.run_id}; "
                                 "add it to the server's `sites` list.")
+        info = dict(info or {})
+        if self.check_join is not None:
+            self.check_join(ident.subject_id, info)
         with self._cond:
+            known = self.site_info.get(ident.subject_id)
+            if known is not None and known.get("num_records") != info.get("num_records"):
+                raise ProtocolError(f"{ident.subject_id!r} rejoined reporting {info.get('num_records')!r} records "
+                                    f"after {known.get('num_records')!r}; a site's record count cannot change "
+                                    "during a run (its privacy accounting depends on it).")
+            self.site_info[ident.subject_id] = info
             now = time.monotonic()
             self._sites.setdefault(ident.subject_id, _Site(now, now)).last_seen = now
             self._cond.notify_all()
@@ -149,6 +169,16 @@ class Coordinator:
                 if (kind, round_num, sid) in self._answers:
                     continue
                 self._tasks[sid] = TaskSlot(kind, round_num, secrets.token_bytes(16), model_sha, payload, cfg)
+            self._cond.notify_all()
+
+    def post_stage(self, round_num: int, payloads: dict[str, bytes]) -> None:
+        """One stage message per site (already encoded); the answers come back through ``collect("stage")``."""
+        with self._cond:
+            for sid, payload in payloads.items():
+                if ("stage", round_num, sid) in self._answers:
+                    continue
+                self._tasks[sid] = TaskSlot("stage", round_num, secrets.token_bytes(16), signing.sha256(payload),
+                                            payload, "")
             self._cond.notify_all()
 
     def collect(self, kind: str, round_num: int, site_ids: list[str], *, timeout_s: float,
@@ -211,7 +241,22 @@ class Coordinator:
             raise VerificationError(f"The {kind} carries an unknown nonce; it does not answer the open task.")
         return task
 
-    def check_fit_header(self, ident: Identity, h) -> None:
+    def _open_kind(self, ident: Identity) -> str:
+        """An ``UpdateChunk`` stream answers the site's open task: a fit, or a stage of a secure round."""
+        with self._cond:
+            task = self._tasks.get(ident.subject_id)
+            return "stage" if task is not None and task.kind == "stage" else "fit"
+
+    def check_fit_header(self, ident: Identity, h) -> int:
+        """Check an upload's header before its bytes arrive; returns the most bytes it may carry."""
+        if self._open_kind(ident) == "stage":
+            with self._cond:
+                self._open_task(ident, "stage", h.run_id, h.round, h.model_sha256, h.nonce)
+            limit = 4 * (self.num_params + 1) + STAGE_OVERHEAD
+            if not 0 < h.num_params <= limit or h.num_examples != 0:
+                raise VerificationError(f"A stage answer declares {h.num_params} bytes and {h.num_examples} "
+                                        f"examples; at most {limit} bytes and 0 examples are allowed.")
+            return int(h.num_params)
         with self._cond:
             self._open_task(ident, "fit", h.run_id, h.round, h.model_sha256, h.nonce)
         if h.num_params != self.num_params:
@@ -219,9 +264,30 @@ class Coordinator:
                                     f"{self.num_params}. Wrong-shape updates are refused.")
         if not 1 <= h.num_examples <= MAX_EXAMPLES:
             raise VerificationError(f"num_examples must be in [1, {MAX_EXAMPLES}]; got {h.num_examples}.")
+        return 4 * self.num_params
+
+    def accept_stage(self, ident: Identity, h, data: bytearray) -> None:
+        """A site's answer to a stage message: same checks as an update (hash, signature over run, round,
+        the stage message's hash and the single-use nonce, sender from the certificate), then decoded
+        with the stage codec, which rebuilds only the reply types of the protocol."""
+        site = ident.subject_id
+        if len(data) != h.num_params or signing.sha256(data) != h.update_sha256:
+            raise VerificationError("The stage answer's bytes do not match its declared size and hash.")
+        signing.verify(ident.public_key(), h.signature, signing.payload(
+            "stage", identity=site, run_id=h.run_id, round_num=h.round, model_sha256=h.model_sha256,
+            nonce=h.nonce, content_sha256=h.update_sha256, num_examples=0))
+        reply = decode_stage(data, allowed=STAGE_REPLIES)
+        with self._cond:
+            task = self._open_task(ident, "stage", h.run_id, h.round, h.model_sha256, h.nonce)
+            self._used_nonces.add(task.nonce)
+            del self._tasks[site]
+            self._answers[("stage", task.round_num, site)] = reply
+            self._cond.notify_all()
 
     def accept_fit(self, ident: Identity, h, data: bytearray) -> None:
         site = ident.subject_id
+        if self._open_kind(ident) == "stage":
+            return self.accept_stage(ident, h, data)
         if signing.sha256(data) != h.update_sha256:
             raise VerificationError("The update's bytes do not match its declared hash; it was altered in transit.")
         signing.verify(ident.public_key(), h.signature, signing.payload(

@@ -24,7 +24,7 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1d\x66\x65\x64shield/net/fedshield.proto\x12\rfedshield.net\"\x07\n\x05\x45mpty\"F\n\tJoinReply\x12\x0e\n\x06run_id\x18\x01 \x01(\t\x12\x17\n\x0fscenario_sha256\x18\x02 \x01(\t\x12\x10\n\x08identity\x18\x03 \x01(\t\"\x1e\n\x0c\x46\x65tchRequest\x12\x0e\n\x06wait_s\x18\x01 \x01(\x01\"\xe2\x01\n\x04Task\x12&\n\x04kind\x18\x01 \x01(\x0e\x32\x18.fedshield.net.Task.Kind\x12\x0e\n\x06run_id\x18\x02 \x01(\t\x12\r\n\x05round\x18\x03 \x01(\x03\x12\r\n\x05nonce\x18\x04 \x01(\x0c\x12\x14\n\x0cmodel_sha256\x18\x05 \x01(\t\x12\x12\n\nparameters\x18\x06 \x01(\x0c\x12\x13\n\x0b\x63onfig_json\x18\x07 \x01(\t\x12\x12\n\nnum_params\x18\x08 \x01(\x03\"1\n\x04Kind\x12\x08\n\x04WAIT\x10\x00\x12\x07\n\x03\x46IT\x10\x01\x12\x0c\n\x08\x45VALUATE\x10\x02\x12\x08\n\x04STOP\x10\x03\"\xbc\x01\n\x0cUpdateHeader\x12\x0e\n\x06run_id\x18\x01 \x01(\t\x12\r\n\x05round\x18\x02 \x01(\x03\x12\x14\n\x0cmodel_sha256\x18\x03 \x01(\t\x12\r\n\x05nonce\x18\x04 \x01(\x0c\x12\x15\n\rupdate_sha256\x18\x05 \x01(\t\x12\x14\n\x0cnum_examples\x18\x06 \x01(\x03\x12\x12\n\nnum_params\x18\x07 \x01(\x03\x12\x14\n\x0cmetrics_json\x18\x08 \x01(\t\x12\x11\n\tsignature\x18\t \x01(\x0c\"T\n\x0bUpdateChunk\x12-\n\x06header\x18\x01 \x01(\x0b\x32\x1b.fedshield.net.UpdateHeaderH\x00\x12\x0e\n\x04\x64\x61ta\x18\x02 \x01(\x0cH\x00\x42\x06\n\x04part\"\xb7\x01\n\nEvalResult\x12\x0e\n\x06run_id\x18\x01 \x01(\t\x12\r\n\x05round\x18\x02 \x01(\x03\x12\x14\n\x0cmodel_sha256\x18\x03 \x01(\t\x12\r\n\x05nonce\x18\x04 \x01(\x0c\x12\x14\n\x0cnum_examples\x18\x05 \x01(\x03\x12\x14\n\x0cmetrics_json\x18\x06 \x01(\t\x12\x12\n\nlabels_npy\x18\x07 \x01(\x0c\x12\x12\n\nscores_npy\x18\x08 \x01(\x0c\x12\x11\n\tsignature\x18\t \x01(\x0c\"\'\n\x03\x41\x63k\x12\x10\n\x08\x61\x63\x63\x65pted\x18\x01 \x01(\x08\x12\x0e\n\x06\x64\x65tail\x18\x02 \x01(\t\"a\n\x0bStatusReply\x12\r\n\x05state\x18\x01 \x01(\t\x12\r\n\x05round\x18\x02 \x01(\x03\x12\x0e\n\x06joined\x18\x03 \x03(\t\x12\x0e\n\x06run_id\x18\x04 \x01(\t\x12\x14\n\x0cmodel_sha256\x18\x05 \x01(\t2\xdb\x03\n\tFedShield\x12\x36\n\x04Join\x12\x14.fedshield.net.Empty\x1a\x18.fedshield.net.JoinReply\x12?\n\tFetchTask\x12\x1b.fedshield.net.FetchRequest\x1a\x13.fedshield.net.Task0\x01\x12@\n\x0cSubmitUpdate\x12\x1a.fedshield.net.UpdateChunk\x1a\x12.fedshield.net.Ack(\x01\x12;\n\nSubmitEval\x12\x19.fedshield.net.EvalResult\x1a\x12.fedshield.net.Ack\x12\x35\n\tHeartbeat\x12\x14.fedshield.net.Empty\x1a\x12.fedshield.net.Ack\x12\x31\n\x05Start\x12\x14.fedshield.net.Empty\x1a\x12.fedshield.net.Ack\x12\x30\n\x04Stop\x12\x14.fedshield.net.Empty\x1a\x12.fedshield.net.Ack\x12:\n\x06Status\x12\x14.fedshield.net.Empty\x1a\x1a.fedshield.net.StatusReplyb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1d\x66\x65\x64shield/net/fedshield.proto\x12\rfedshield.net\"\x07\n\x05\x45mpty\"F\n\tJoinReply\x12\x0e\n\x06run_id\x18\x01 \x01(\t\x12\x17\n\x0fscenario_sha256\x18\x02 \x01(\t\x12\x10\n\x08identity\x18\x03 \x01(\t\"\x1e\n\x0c\x46\x65tchRequest\x12\x0e\n\x06wait_s\x18\x01 \x01(\x01\"\xed\x01\n\x04Task\x12&\n\x04kind\x18\x01 \x01(\x0e\x32\x18.fedshield.net.Task.Kind\x12\x0e\n\x06run_id\x18\x02 \x01(\t\x12\r\n\x05round\x18\x03 \x01(\x03\x12\r\n\x05nonce\x18\x04 \x01(\x0c\x12\x14\n\x0cmodel_sha256\x18\x05 \x01(\t\x12\x12\n\nparameters\x18\x06 \x01(\x0c\x12\x13\n\x0b\x63onfig_json\x18\x07 \x01(\t\x12\x12\n\nnum_params\x18\x08 \x01(\x03\"<\n\x04Kind\x12\x08\n\x04WAIT\x10\x00\x12\x07\n\x03\x46IT\x10\x01\x12\x0c\n\x08\x45VALUATE\x10\x02\x12\x08\n\x04STOP\x10\x03\x12\t\n\x05STAGE\x10\x04\"\xbc\x01\n\x0cUpdateHeader\x12\x0e\n\x06run_id\x18\x01 \x01(\t\x12\r\n\x05round\x18\x02 \x01(\x03\x12\x14\n\x0cmodel_sha256\x18\x03 \x01(\t\x12\r\n\x05nonce\x18\x04 \x01(\x0c\x12\x15\n\rupdate_sha256\x18\x05 \x01(\t\x12\x14\n\x0cnum_examples\x18\x06 \x01(\x03\x12\x12\n\nnum_params\x18\x07 \x01(\x03\x12\x14\n\x0cmetrics_json\x18\x08 \x01(\t\x12\x11\n\tsignature\x18\t \x01(\x0c\"T\n\x0bUpdateChunk\x12-\n\x06header\x18\x01 \x01(\x0b\x32\x1b.fedshield.net.UpdateHeaderH\x00\x12\x0e\n\x04\x64\x61ta\x18\x02 \x01(\x0cH\x00\x42\x06\n\x04part\"\xb7\x01\n\nEvalResult\x12\x0e\n\x06run_id\x18\x01 \x01(\t\x12\r\n\x05round\x18\x02 \x01(\x03\x12\x14\n\x0cmodel_sha256\x18\x03 \x01(\t\x12\r\n\x05nonce\x18\x04 \x01(\x0c\x12\x14\n\x0cnum_examples\x18\x05 \x01(\x03\x12\x14\n\x0cmetrics_json\x18\x06 \x01(\t\x12\x12\n\nlabels_npy\x18\x07 \x01(\x0c\x12\x12\n\nscores_npy\x18\x08 \x01(\x0c\x12\x11\n\tsignature\x18\t \x01(\x0c\"\'\n\x03\x41\x63k\x12\x10\n\x08\x61\x63\x63\x65pted\x18\x01 \x01(\x08\x12\x0e\n\x06\x64\x65tail\x18\x02 \x01(\t\"a\n\x0bStatusReply\x12\r\n\x05state\x18\x01 \x01(\t\x12\r\n\x05round\x18\x02 \x01(\x03\x12\x0e\n\x06joined\x18\x03 \x03(\t\x12\x0e\n\x06run_id\x18\x04 \x01(\t\x12\x14\n\x0cmodel_sha256\x18\x05 \x01(\t2\xdb\x03\n\tFedShield\x12\x36\n\x04Join\x12\x14.fedshield.net.Empty\x1a\x18.fedshield.net.JoinReply\x12?\n\tFetchTask\x12\x1b.fedshield.net.FetchRequest\x1a\x13.fedshield.net.Task0\x01\x12@\n\x0cSubmitUpdate\x12\x1a.fedshield.net.UpdateChunk\x1a\x12.fedshield.net.Ack(\x01\x12;\n\nSubmitEval\x12\x19.fedshield.net.EvalResult\x1a\x12.fedshield.net.Ack\x12\x35\n\tHeartbeat\x12\x14.fedshield.net.Empty\x1a\x12.fedshield.net.Ack\x12\x31\n\x05Start\x12\x14.fedshield.net.Empty\x1a\x12.fedshield.net.Ack\x12\x30\n\x04Stop\x12\x14.fedshield.net.Empty\x1a\x12.fedshield.net.Ack\x12:\n\x06Status\x12\x14.fedshield.net.Empty\x1a\x1a.fedshield.net.StatusReplyb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -38,19 +38,19 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_FETCHREQUEST']._serialized_start=129
   _globals['_FETCHREQUEST']._serialized_end=159
   _globals['_TASK']._serialized_start=162
-  _globals['_TASK']._serialized_end=388
+  _globals['_TASK']._serialized_end=399
   _globals['_TASK_KIND']._serialized_start=339
-  _globals['_TASK_KIND']._serialized_end=388
-  _globals['_UPDATEHEADER']._serialized_start=391
-  _globals['_UPDATEHEADER']._serialized_end=579
-  _globals['_UPDATECHUNK']._serialized_start=581
-  _globals['_UPDATECHUNK']._serialized_end=665
-  _globals['_EVALRESULT']._serialized_start=668
-  _globals['_EVALRESULT']._serialized_end=851
-  _globals['_ACK']._serialized_start=853
-  _globals['_ACK']._serialized_end=892
-  _globals['_STATUSREPLY']._serialized_start=894
-  _globals['_STATUSREPLY']._serialized_end=991
-  _globals['_FEDSHIELD']._serialized_start=994
-  _globals['_FEDSHIELD']._serialized_end=1469
+  _globals['_TASK_KIND']._serialized_end=399
+  _globals['_UPDATEHEADER']._serialized_start=402
+  _globals['_UPDATEHEADER']._serialized_end=590
+  _globals['_UPDATECHUNK']._serialized_start=592
+  _globals['_UPDATECHUNK']._serialized_end=676
+  _globals['_EVALRESULT']._serialized_start=679
+  _globals['_EVALRESULT']._serialized_end=862
+  _globals['_ACK']._serialized_start=864
+  _globals['_ACK']._serialized_end=903
+  _globals['_STATUSREPLY']._serialized_start=905
+  _globals['_STATUSREPLY']._serialized_end=1002
+  _globals['_FEDSHIELD']._serialized_start=1005
+  _globals['_FEDSHIELD']._serialized_end=1480
 # @@protoc_insertion_point(module_scope)

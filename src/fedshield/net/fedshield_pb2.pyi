@@ -35,10 +35,12 @@ class Task(_message.Message):
         FIT: _ClassVar[Task.Kind]
         EVALUATE: _ClassVar[Task.Kind]
         STOP: _ClassVar[Task.Kind]
+        STAGE: _ClassVar[Task.Kind]
     WAIT: Task.Kind
     FIT: Task.Kind
     EVALUATE: Task.Kind
     STOP: Task.Kind
+    STAGE: Task.Kind
     KIND_FIELD_NUMBER: _ClassVar[int]
     RUN_ID_FIELD_NUMBER: _ClassVar[int]
     ROUND_FIELD_NUMBER: _ClassVar[int]

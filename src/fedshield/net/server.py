@@ -2,7 +2,10 @@
 
 It builds the round stages with the same helpers as the simulation and runs
 the same ``run_round`` through ``GrpcTransport``; only the transport differs,
-so robust aggregation, screening, DP and SecAgg behave as in simulation.
+so robust aggregation, screening, DP and SecAgg behave as in simulation:
+``SecureCollector`` drives the SecAgg+ stages through ``GrpcTransport.exchange``,
+the sites run DP-SGD or add their share of the noise themselves, and the server
+installs the budget gate and DP-FedAvg from the same privacy plan.
 """
 
 from __future__ import annotations
@@ -66,31 +69,105 @@ class ServerRun:
 
 
 def build_stages(scenario: Scenario, transport, model_factory, sinks=(), central_test=None):
-    """The simulation's stages, with the network transport behind the evaluator.
+    """The simulation's stages (``SecureCollector`` included when SecAgg+ is on: it drives the stages
+    through ``GrpcTransport.exchange``), with the network transport behind the evaluator.
 
-    DP and SecAgg+ need stages on the sites as well (DP-SGD, distributed noise,
-    the masking rounds); until the site process builds them, a scenario that
-    asks for them is refused here rather than run without them (fail closed).
-    """
+    The server's half of DP (budget gate, DP-FedAvg) is installed by ``NetworkPrivacy`` once the
+    sites have reported their record counts; the sites install their half themselves
+    (``simulation.build_network_site``)."""
     from fedshield import simulation
     from fedshield.server.evaluation import FederatedEvaluator
 
-    if scenario.privacy.mode != "off":
-        raise ConfigError(
-            f"privacy.mode = {scenario.privacy.mode!r} is not yet supported by 'fedshield server' (the sites' "
-            "DP-SGD and budget gate run only in 'fedshield simulate'). Set privacy.mode = 'off' for a networked "
-            "run, or run the scenario with 'fedshield simulate'.")
-    if scenario.secure_aggregation.enabled:
-        raise ConfigError(
-            "secure_aggregation.enabled = true is not yet supported by 'fedshield server' (the SecAgg+ stages "
-            "run only in 'fedshield simulate'). Set it to false for a networked run, or use 'fedshield simulate'.")
     stages = simulation.build_stages(scenario, sinks=sinks)
     stages.evaluator = FederatedEvaluator(transport=transport, model_factory=model_factory, central_test=central_test)
     return stages
 
 
+class NetworkPrivacy:
+    """The server's half of the scenario's DP plan (``fedshield.privacy.attach``), over the network.
+
+    The plan is the simulation's: client mode needs only the scenario and the
+    site list; sample mode also each site's record count, which the site reports
+    at Join (public metadata, authenticated by its mTLS connection; a site that
+    misreports only mis-states its own budget, which its own DP-SGD trainer
+    enforces anyway). Each site also reports the DP it applies, and a site whose
+    mechanism differs from the plan (another scenario, another site list) is
+    refused at Join, so the server's accounting always describes what the sites do.
+    """
+
+    def __init__(self, scenario: Scenario, site_ids: list[str], model_factory):
+        from fedshield.privacy.attach import validate_privacy
+        from fedshield.simulation import train_config_of
+
+        self.scenario, self.site_ids, self.model_factory = scenario, list(site_ids), model_factory
+        self.mode = validate_privacy(scenario.privacy).mode
+        self.train_config = train_config_of(scenario)
+        self.client_plan = self._plan({sid: None for sid in site_ids}) if self.mode == "client" else None
+        if self.mode == "sample":
+            from fedshield.privacy.sample_dp import check_model_supported
+
+            check_model_supported(model_factory())
+
+    def _plan(self, records: dict[str, int | None]):
+        import warnings
+
+        from fedshield.privacy.attach import SiteFacts, plan_privacy
+
+        with warnings.catch_warnings():  # the full plan (attach) reports them once
+            warnings.simplefilter("ignore")
+            return plan_privacy(self.scenario, [SiteFacts(sid, n, self.train_config) for sid, n in records.items()])
+
+    def check_join(self, site_id: str, info: dict[str, Any]) -> None:
+        from fedshield.privacy.attach import expected_mechanism, same_mechanism
+
+        if self.mode == "off":
+            plan = None
+        elif self.mode == "client":
+            plan = self.client_plan
+        else:
+            n = info.get("num_records")
+            if not isinstance(n, int) or n < 1:
+                raise ProtocolError(f"{site_id!r} did not report its record count at Join; privacy.mode = 'sample' "
+                                    "needs it to mirror the site's budget. Run a fedshield client of this version.")
+            try:
+                plan = self._plan({site_id: n})
+            except ConfigError as exc:
+                raise ProtocolError(f"{site_id!r} cannot be accounted: {exc}") from None
+        want, got = expected_mechanism(plan, site_id), info.get("privacy")
+        if not same_mechanism(want, got):
+            raise ProtocolError(
+                f"{site_id!r} applies differential privacy {got} but this run's plan gives it {want}; the site "
+                "and the server must use the same scenario and the same list of sites. Fix the site's scenario "
+                "(or the server's `sites`) and restart the site.")
+
+    def attach(self, stages, site_info: dict[str, dict[str, Any]], history: list[dict[str, Any]]):
+        """Install the gate (and DP-FedAvg) for the sites that joined; replay the accounting of rounds
+        already run (a resumed run) so the gate's spend continues where it stopped."""
+        from fedshield.privacy.attach import SiteFacts, attach_server_privacy, plan_privacy
+
+        if self.mode == "off":
+            return None
+        if self.mode == "sample":
+            records = {sid: site_info[sid]["num_records"] for sid in self.site_ids if sid in site_info}
+            plan = plan_privacy(self.scenario, [SiteFacts(sid, n, self.train_config) for sid, n in records.items()])
+        else:
+            plan = plan_privacy(self.scenario, [SiteFacts(sid, None, self.train_config) for sid in self.site_ids])
+        gate = attach_server_privacy(stages, plan, remote_sites=True)
+        for rec in history:
+            gate.admit(list(rec["sampled"]), rec["round_num"])
+            gate.account(list(rec["participants"]), rec["round_num"])
+        return gate
+
+
 def _stream(scenario: Scenario, coord: Coordinator, stages) -> None:
     from fedshield.net.streaming import StreamingMean, StreamingMeanCollector
+    if scenario.secure_aggregation.enabled:
+        raise ConfigError("stream_aggregate = true replaces the round's collector, so it cannot run with "
+                          "secure_aggregation.enabled = true (which already sends the server only sums). Set "
+                          "stream_aggregate = false.")
+    if scenario.privacy.mode == "client":
+        raise ConfigError("stream_aggregate = true hands the aggregator one streamed mean, but privacy.mode = "
+                          "'client' must clip every site's update before averaging. Set stream_aggregate = false.")
     StreamingMeanCollector.check_scenario(scenario)
     coord.reducer = StreamingMean(coord.num_params)
     stages.collector = StreamingMeanCollector(coord.reducer)
@@ -102,7 +179,7 @@ def serve(cfg: ServerFile, *, on_port=None) -> ServerRun:
     from fedshield.models import create_model
     from fedshield.models.params import get_flat_params
     from fedshield.server.engine import ServerState, run_round
-    from fedshield.simulation import run_id_for
+    from fedshield.simulation import run_id_for, stage_extras
 
     torch.set_num_threads(1)
     limit_malloc_arenas()
@@ -125,6 +202,8 @@ def serve(cfg: ServerFile, *, on_port=None) -> ServerRun:
     transport = GrpcTransport(coord, round_timeout_s=s.round_timeout_s, eval_timeout_s=s.eval_timeout_s,
                               dead_after_s=s.dead_after_s)
     stages = build_stages(scenario, transport, model_factory, sinks, central_test)
+    privacy = NetworkPrivacy(scenario, list(s.sites), model_factory)
+    coord.check_join = privacy.check_join
     if s.stream_aggregate:
         _stream(scenario, coord, stages)
     history: list[dict[str, Any]] = []
@@ -160,6 +239,7 @@ def serve(cfg: ServerFile, *, on_port=None) -> ServerRun:
                                 "Check the sites' certificates, enrollment and server address.")
         if not service.start_event.wait(s.join_timeout_s):
             raise ProtocolError("No coordinator called Start in time; the run did not begin.")
+        privacy.attach(stages, dict(coord.site_info), history)
         coord.state = "running"
         while state.round_num < scenario.rounds and not stop.is_set():
             try:
@@ -176,16 +256,17 @@ def serve(cfg: ServerFile, *, on_port=None) -> ServerRun:
                      len(record.participants))
         coord.finish("done" if stopped is None else "stopped")
         coord.wait_all_stopped(timeout_s=min(10.0, s.dead_after_s))
-        _write_outputs(state_dir, history, state.parameters, stopped)
+        _write_outputs(state_dir, history, state.parameters, stopped, stage_extras(stages))
     finally:
         coord.finish(coord.state if coord.state in ("done", "stopped") else "stopped")
         server.stop(grace=2.0).wait(5.0)
     return ServerRun(coord, history, stopped, port)
 
 
-def _write_outputs(state_dir: Path, history, parameters: np.ndarray, stopped: str | None) -> None:
+def _write_outputs(state_dir: Path, history, parameters: np.ndarray, stopped: str | None,
+                   extra: dict[str, Any] | None = None) -> None:
     state_dir.mkdir(parents=True, exist_ok=True)
-    (state_dir / "metrics.json").write_text(json.dumps({"history": history, "stopped_early": stopped},
+    (state_dir / "metrics.json").write_text(json.dumps({"history": history, "stopped_early": stopped, **(extra or {})},
                                                        indent=1, default=str))
     np.save(state_dir / "final_parameters.npy", parameters, allow_pickle=False)
 

@@ -18,7 +18,30 @@ from fedshield.net.coordinator import Coordinator
 from fedshield.net.interceptors import status_of
 
 log = logging.getLogger("fedshield.net.service")
-_KINDS = {"wait": pb.Task.WAIT, "fit": pb.Task.FIT, "evaluate": pb.Task.EVALUATE, "stop": pb.Task.STOP}
+_KINDS = {"wait": pb.Task.WAIT, "fit": pb.Task.FIT, "evaluate": pb.Task.EVALUATE, "stop": pb.Task.STOP,
+          "stage": pb.Task.STAGE}
+SITE_INFO_KEY = "fedshield-site-info"  # Join metadata: JSON of public facts (e.g. num_records)
+MAX_SITE_INFO = 4096
+
+
+def site_info_of(context) -> dict:
+    """The site's Join report (call metadata, so Join stays ``Empty``); authenticated by the mTLS
+    connection it arrives on, and only public facts: the record count and the DP it applies."""
+    import json
+
+    raw = dict(context.invocation_metadata() or ()).get(SITE_INFO_KEY)
+    if raw is None:
+        return {}
+    if len(raw) > MAX_SITE_INFO:
+        raise VerificationError(f"The site's Join report exceeds {MAX_SITE_INFO} bytes; refused.")
+    try:
+        info = json.loads(raw)
+    except ValueError:
+        raise VerificationError("The site's Join report is not JSON; refused.") from None
+    n = info.get("num_records") if isinstance(info, dict) else None
+    if not isinstance(info, dict) or (n is not None and (not isinstance(n, int) or isinstance(n, bool) or n < 1)):
+        raise VerificationError("The site's Join report must be a JSON object with num_records an int >= 1.")
+    return info
 
 
 def _refuse(context, exc: FedShieldError, what: str):
@@ -41,7 +64,7 @@ class FedShieldService(pb_grpc.FedShieldServicer):
     def Join(self, request, context):
         ident = current_identity()
         try:
-            self.c.join(ident)
+            self.c.join(ident, site_info_of(context))
         except FedShieldError as exc:
             _refuse(context, exc, "join")
         return pb.JoinReply(run_id=self.c.run_id, scenario_sha256=self.c.scenario_sha256, identity=ident.subject_id)
@@ -61,7 +84,8 @@ class FedShieldService(pb_grpc.FedShieldServicer):
     def _stream_task(self, kind, task):
         yield pb.Task(kind=_KINDS[kind], run_id=self.c.run_id, round=task.round_num, nonce=task.nonce,
                       model_sha256=task.model_sha256, config_json=task.config_json,
-                      num_params=len(task.payload) // 4)
+                      # a stage message is bytes, not float32s: its length in bytes
+                      num_params=len(task.payload) if kind == "stage" else len(task.payload) // 4)
         if not self._downloads.acquire(timeout=120):
             raise TransportError("No download slot freed up within 120 s; the site will retry.")
         try:
@@ -89,8 +113,7 @@ class FedShieldService(pb_grpc.FedShieldServicer):
                     if header is not None:
                         raise VerificationError("The update stream has two headers; send exactly one, first.")
                     header = chunk.header
-                    self.c.check_fit_header(ident, header)
-                    limit = 4 * header.num_params
+                    limit = self.c.check_fit_header(ident, header)
                 elif part == "data":
                     if header is None:
                         raise VerificationError("The update stream must start with its header.")

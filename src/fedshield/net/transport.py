@@ -3,13 +3,19 @@
 It posts tasks to the coordinator and waits; the engine cannot tell it from
 ``InMemoryTransport``. Updates accepted before a server crash (journaled) are
 re-counted instead of being asked for again.
+
+It is also a ``StageTransport``: ``exchange`` carries the SecAgg+ stage messages
+of ``SecureCollector`` as "stage" tasks, so secure aggregation runs over the
+network with the collector unchanged.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 from fedshield.messages import EvaluateIns, EvaluateRes, FitIns, FitRes, SiteFailure
+from fedshield.net.codec import encode_stage
 from fedshield.net.coordinator import Coordinator
 from fedshield.server.events import array_sha256
 
@@ -35,3 +41,17 @@ class GrpcTransport:
         self.c.post("evaluate", ins.round_num, ids, parameters=ins.parameters, config={})
         return self.c.collect("evaluate", ins.round_num, ids, timeout_s=self.eval_timeout_s,
                               dead_after_s=self.dead_after_s)
+
+    def exchange(self, messages: Mapping[str, Any], *, round_num: int) -> dict[str, Any]:
+        """Deliver ``messages[site_id]`` to each site's stage handler; one reply (or ``SiteFailure``) each.
+
+        A reply counts only if the site whose certificate made the call signed it for this run, round,
+        message and nonce (see ``Coordinator.accept_stage``); the first stage includes local training,
+        so every stage gets the round timeout.
+        """
+        payloads = {sid: encode_stage(msg) for sid, msg in messages.items()}
+        ids = list(payloads)
+        self.c.post_stage(round_num, payloads)
+        answers = self.c.collect("stage", round_num, ids, timeout_s=self.round_timeout_s,
+                                 dead_after_s=self.dead_after_s)
+        return dict(zip(ids, answers))
