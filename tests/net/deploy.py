@@ -79,3 +79,17 @@ def stop_all(procs) -> None:
         if p.poll() is None:
             p.kill()
             p.wait(10)
+
+
+def run_deployment(root: Path, con: Consortium, scenario: Path, *, timeout_s: float) -> None:
+    """One server and the four heart-disease site processes, to completion (state in root/state)."""
+    server, port = start_server(server_file(root, con, scenario), root / "server.log")
+    procs = [server]
+    try:
+        for s in HEART_SITES:
+            procs.append(start_site(site_file(root, con, scenario, s, port), root / f"{s}.log"))
+        assert server.wait(timeout=timeout_s) == 0, (root / "server.log").read_text()[-3000:]
+        for p in procs[1:]:
+            assert p.wait(timeout=30) == 0
+    finally:
+        stop_all(procs)

@@ -22,7 +22,7 @@ from fedshield.net.server import NetworkPrivacy, serve
 from fedshield.simulation import build_federation, run_federation, simulate
 
 from .conftest import HEART_SITES, make_consortium
-from .deploy import scenario_file, server_file, site_file, start_server, start_site, stop_all
+from .deploy import run_deployment, scenario_file, server_file, site_file
 
 SECAGG = '\n[secure_aggregation]\nenabled = true\nclip_range = 0.5\n'
 
@@ -202,17 +202,7 @@ def test_client_dp_budget_refusal_ends_the_networked_run_like_simulation(tmp_pat
 def test_sample_dp_network_run_reports_the_simulations_epsilon(tmp_path, shared_data_dir):
     sc_path = _scenario(tmp_path, shared_data_dir, '\n[privacy]\nmode = "sample"\nepsilon = 2.0\n', rounds=2,
                         local_steps=10)
-    con = make_consortium(tmp_path / "pki")
-    server, port = start_server(server_file(tmp_path, con, sc_path), tmp_path / "server.log")
-    procs = [server]
-    try:
-        for s in HEART_SITES:
-            procs.append(start_site(site_file(tmp_path, con, sc_path, s, port), tmp_path / f"{s}.log"))
-        assert server.wait(timeout=200) == 0, (tmp_path / "server.log").read_text()[-3000:]
-        for p in procs[1:]:
-            assert p.wait(timeout=30) == 0
-    finally:
-        stop_all(procs)
+    run_deployment(tmp_path, make_consortium(tmp_path / "pki"), sc_path, timeout_s=200)
     metrics = json.loads((tmp_path / "state" / "metrics.json").read_text())
     sim = simulate(load_scenario(sc_path))
     assert metrics["privacy"]["final_epsilon"] == sim.extra["privacy"]["final_epsilon"]

@@ -14,7 +14,7 @@ from fedshield.server.events import array_sha256
 from fedshield.simulation import simulate
 
 from .conftest import HEART_SITES, make_consortium
-from .deploy import scenario_file, server_file, site_file, start_server, start_site, stop_all
+from .deploy import run_deployment, scenario_file, server_file, site_file, start_server, start_site, stop_all
 
 pytestmark = [pytest.mark.network, pytest.mark.slow]
 
@@ -34,18 +34,8 @@ def _assert_same_as_simulation(state_dir, sc_path, rounds):
 
 
 def test_network_run_matches_simulation(tmp_path, shared_data_dir):
-    con = make_consortium(tmp_path / "pki")
     sc_path = scenario_file(tmp_path, shared_data_dir, rounds=2)
-    server, port = start_server(server_file(tmp_path, con, sc_path), tmp_path / "server.log")
-    procs = [server]
-    try:
-        for s in HEART_SITES:
-            procs.append(start_site(site_file(tmp_path, con, sc_path, s, port), tmp_path / f"{s}.log"))
-        assert server.wait(timeout=150) == 0, (tmp_path / "server.log").read_text()[-3000:]
-        for p in procs[1:]:
-            assert p.wait(timeout=30) == 0
-    finally:
-        stop_all(procs)
+    run_deployment(tmp_path, make_consortium(tmp_path / "pki"), sc_path, timeout_s=150)
     _assert_same_as_simulation(tmp_path / "state", sc_path, 2)
 
 
