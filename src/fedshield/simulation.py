@@ -151,10 +151,11 @@ def secure_role(scenario: Scenario, site: Any) -> Any:
 
 
 def build_network_site(scenario: Scenario, dataset: FederatedDataset, site_id: str,
-                       model_factory: Callable[[], torch.nn.Module]) -> Any:
+                       model_factory: Callable[[], torch.nn.Module],
+                       wrapper: Callable[[Any], Any] | None = None) -> Any:
     """The one site that ``fedshield client`` runs, wired as ``build_federation`` wires each of its sites:
     the same ``Site``, the site's half of the privacy plan (DP-SGD, or its share of distributed noise;
-    the server installs the other half), then the SecAgg+ role."""
+    the server installs the other half), ``wrapper`` (the audit witness), then the SecAgg+ role."""
     from fedshield.privacy.attach import SiteFacts, attach_site_privacy, plan_privacy
 
     ids = [sd.site_id for sd in dataset.sites]
@@ -167,7 +168,7 @@ def build_network_site(scenario: Scenario, dataset: FederatedDataset, site_id: s
                  [SiteFacts(sid, None, site.train_config) for sid in ids])
         plan = plan_privacy(scenario, facts, model=model_factory() if mode == "sample" else None)
         attach_site_privacy(site, plan, index=i)
-    return secure_role(scenario, site)
+    return secure_role(scenario, wrapper(site) if wrapper else site)
 
 
 def build_stages(scenario: Scenario, *, sinks: Sequence[EventSink] = ()) -> RoundStages:

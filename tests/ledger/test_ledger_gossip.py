@@ -57,11 +57,11 @@ def test_a_forked_log_is_refused_and_nothing_is_trained(tmp_path, key):
     site.fit(_ins(HeadPublisher(honest, {})(2)))
     seen = witness.last
     forked = fork_of(tmp_path, honest, 5, key)  # the coordinator rewrites round 1
-    forked_pub = HeadPublisher(forked, {})
-    forked_pub.issued.append(seen.tree_size)  # and even offers a "proof" from the size the site saw
     run_round(forked, 1, site_prefix="clinic")
     run_round(forked, 2, site_prefix="clinic")
-    cfg = forked_pub(3)
+    cfg = HeadPublisher(forked, {})(3)
+    # ... and even offers a "proof" from the size the site saw, computed on the forked log.
+    cfg[PROOFS_KEY][str(seen.tree_size)] = [n.hex() for n in forked.consistency_proof(seen.tree_size)]
     with pytest.raises(VerificationError, match="Fork detected"):
         site.fit(_ins(cfg, 3))
     with pytest.raises(VerificationError, match="Fork detected"):

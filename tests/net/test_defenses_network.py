@@ -125,9 +125,11 @@ def _factory(sc):
 # --- runs: server and sites on loopback mTLS (threads) ---------------------------------------
 
 
-def _run(tmp_path, sc_path, **server_opts):
+def _run(tmp_path, sc_path, *, server_toml: str = "", site_toml=lambda site: "", **server_opts):
     con = make_consortium(tmp_path / "pki")
-    cfg = load_server_config(server_file(tmp_path, con, sc_path, **server_opts))
+    sf = server_file(tmp_path, con, sc_path, **server_opts)
+    sf.write_text(sf.read_text() + server_toml)
+    cfg = load_server_config(sf)
     got_port, result, port = threading.Event(), {}, {}
 
     def run_server():
@@ -138,7 +140,9 @@ def _run(tmp_path, sc_path, **server_opts):
     assert got_port.wait(60)
     threads, runners = [], []
     for s in HEART_SITES:
-        scfg = load_site_config(site_file(tmp_path, con, sc_path, s, port["port"], give_up_s=30))
+        path = site_file(tmp_path, con, sc_path, s, port["port"], give_up_s=30)
+        path.write_text(path.read_text() + site_toml(s))
+        scfg = load_site_config(path)
         runner = SiteRunner(scfg)
         runners.append(runner)
         t = threading.Thread(target=runner.run, daemon=True)
@@ -232,3 +236,27 @@ def test_sample_dp_budget_gate_over_grpc_refuses_like_simulation(tmp_path, share
         # (no model comparison here: these sites are threads of one process, and DP-SGD's Poisson
         # sampling seeds torch's process-wide RNG; the process-per-site run above compares models)
     assert metrics["privacy"]["exhausted"] == sim.extra["privacy"]["exhausted"] == ["switzerland"]
+
+
+@pytest.mark.network
+def test_sites_witness_the_coordinators_audit_log_over_grpc(tmp_path, shared_data_dir):
+    from fedshield.ledger import LedgerStore, generate_signing_key
+    from fedshield.ledger.heads import SignedTreeHead
+
+    key = generate_signing_key(tmp_path / "ledger.key")
+    pub = tmp_path / "ledger.pub"
+    from cryptography.hazmat.primitives import serialization
+
+    pub.write_bytes(key.public_key().public_bytes(serialization.Encoding.PEM,
+                                                  serialization.PublicFormat.SubjectPublicKeyInfo))
+    sc_path = _scenario(tmp_path, shared_data_dir, "", rounds=3)
+    run, _, _ = _run(
+        tmp_path, sc_path,
+        server_toml=f'[ledger]\npath = "{tmp_path / "ledger.sqlite"}"\nsigning_key = "{tmp_path / "ledger.key"}"\n',
+        site_toml=lambda s: f'[audit]\ncoordinator_key = "{pub}"\nwitness_state = "{tmp_path / s}.witness.json"\n')
+    assert run.stopped_early is None and all(not h["failures"] for h in run.history)
+    with LedgerStore.open(tmp_path / "ledger.sqlite", readonly=True) as store:
+        heads = [h for *_, h in store.heads()]
+    for s in HEART_SITES:  # each site checked and kept the head of round 2, the last one sent with a task
+        seen = SignedTreeHead.from_dict(json.loads((tmp_path / f"{s}.witness.json").read_text())["head"])
+        assert seen in heads and seen.tree_size == heads[-2].tree_size

@@ -27,27 +27,26 @@ PROOFS_KEY = "audit_consistency"  # {str(old_size): [hex node, ...]}
 class HeadPublisher:
     """A ``fit_config`` (dict or callable) plus the latest head and its consistency proofs.
 
-    Proofs go from every earlier head size to the latest one: O(rounds x log n)
-    hashes per round, which keeps the server free of per-site state and lets a
-    site that skipped rounds (partial participation) still find its proof.
+    Proofs go from every earlier signed head to the latest one (O(heads x log n)
+    hashes per round). The head sizes come from the ledger itself, so the
+    publisher keeps no state: a coordinator resumed from a checkpoint serves the
+    same proofs, and a site that skipped rounds still finds the one it needs.
     """
 
     def __init__(self, sink: Any, base: dict[str, Any] | Callable[[int], dict[str, Any]]):
         self.sink, self.base = sink, base
-        self.issued: list[int] = []
 
     def __call__(self, round_num: int) -> dict[str, Any]:
         cfg = dict(self.base(round_num) if callable(self.base) else self.base)
         head = self.sink.latest_head()
         if head is None:
             return cfg
+        sizes = sorted(set(self.sink.head_sizes()) - {0, head.tree_size})
         cfg[HEAD_KEY] = head.to_dict()
         cfg[PROOFS_KEY] = {
             str(size): [node.hex() for node in self.sink.consistency_proof(size, new_size=head.tree_size)]
-            for size in self.issued if 0 < size < head.tree_size
+            for size in sizes if size < head.tree_size
         }
-        if head.tree_size not in self.issued:
-            self.issued.append(head.tree_size)
         return cfg
 
 

@@ -10,7 +10,9 @@ flushed at once, so the record is durable before the act happens.
 
 from __future__ import annotations
 
+import functools
 import os
+import threading
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -34,6 +36,18 @@ def _now_ms() -> int:
     return int(time.time() * 1000)
 
 
+def _locked(method):
+    """One caller at a time: the round engine and the network service's access
+    interceptor (gRPC worker threads) share one sink and one SQLite connection."""
+
+    @functools.wraps(method)
+    def wrapper(self, *args, **kwargs):
+        with self._lock:
+            return method(self, *args, **kwargs)
+
+    return wrapper
+
+
 class AuditSink:
     """Append validated events and sign a tree head after every round."""
 
@@ -45,6 +59,7 @@ class AuditSink:
         self._clock = clock
         self._pending: list[Record] = []
         self._closed = False
+        self._lock = threading.RLock()
 
     @classmethod
     def open(
@@ -92,10 +107,12 @@ class AuditSink:
         return self.store.public_key
 
     @property
+    @_locked
     def size(self) -> int:
         """Entries recorded so far, including those not yet flushed."""
         return self.store.size + len(self._pending)
 
+    @_locked
     def record(self, kind: str, payload: Mapping[str, Any]) -> int:
         """Validate and queue one event; return its leaf index in the log."""
         self._check_open()
@@ -106,12 +123,14 @@ class AuditSink:
             self.flush()
         return index
 
+    @_locked
     def flush(self) -> None:
         """Make every queued event durable in one transaction."""
         if self._pending:
             self.store.append_many(self._pending)
             self._pending.clear()
 
+    @_locked
     def end_round(self, round_num: int) -> SignedTreeHead:
         """Record ``round_end``; write the round and a head signed over it in one transaction."""
         self._check_open()
@@ -124,6 +143,7 @@ class AuditSink:
         self._pending.clear()  # only once durable: after a failure end_round can be retried
         return head
 
+    @_locked
     def sign_head(self, *, round_num: int | None = None) -> SignedTreeHead:
         """Write pending events and sign a head over them, outside the round cycle.
 
@@ -137,21 +157,30 @@ class AuditSink:
         self._pending.clear()
         return head
 
+    @_locked
     def inclusion_proof(self, index: int, *, tree_size: int | None = None) -> list[bytes]:
         """Proof for a site that its event is in the log (default: latest signed head)."""
         head = self.store.latest_head()
         size = tree_size if tree_size is not None else (head.tree_size if head else 0)
         return self.store.inclusion_proof(leaf_index=index, tree_size=size)
 
+    @_locked
     def consistency_proof(self, old_size: int, *, new_size: int | None = None) -> list[bytes]:
         """What a ``TreeHeadWitness`` needs to accept the latest head after ``old_size``."""
         head = self.store.latest_head()
         size = new_size if new_size is not None else (head.tree_size if head else 0)
         return self.store.consistency_proof(old_size=old_size, new_size=size)
 
+    @_locked
     def latest_head(self) -> SignedTreeHead | None:
         return self.store.latest_head()
 
+    @_locked
+    def head_sizes(self) -> list[int]:
+        """The tree sizes of every signed head, oldest first (what witnesses may have seen)."""
+        return [head.tree_size for *_, head in self.store.heads()]
+
+    @_locked
     def close(self) -> None:
         """Flush and close; does not sign (an unsigned tail is reported by verify)."""
         if self._closed:

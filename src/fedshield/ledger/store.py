@@ -97,9 +97,11 @@ class Entry:
 
 def _connect(path: Path, *, readonly: bool) -> sqlite3.Connection:
     if readonly:
-        con = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, isolation_level=None)
+        con = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, isolation_level=None,
+                              check_same_thread=False)  # callers serialize access (AuditSink's lock)
     else:
-        con = sqlite3.connect(path, isolation_level=None, timeout=30.0)
+        con = sqlite3.connect(path, isolation_level=None, timeout=30.0,
+                              check_same_thread=False)  # callers serialize access (AuditSink's lock)
         con.execute("PRAGMA journal_mode=WAL")
         con.execute("PRAGMA synchronous=FULL")
     return con

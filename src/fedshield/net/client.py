@@ -142,7 +142,15 @@ def build_site(cfg: SiteFile):
     if cfg.site.id not in ids:
         raise ConfigError(f"Site id {cfg.site.id!r} is not a site of {d.dataset!r}; pick one of {ids}.")
     factory = partial(create_model, sc.model.name, input_shape=ds.input_shape, seed=sc.seed, **sc.model.params)
-    return build_network_site(sc, ds, cfg.site.id, factory), sc, run_id_for(sc)
+    wrapper = None
+    if cfg.audit is not None:
+        from fedshield.ledger import TreeHeadWitness, load_public_key
+        from fedshield.ledger.gossip import WitnessedSite
+
+        witness = TreeHeadWitness(public_key=load_public_key(cfg.audit.coordinator_key),
+                                  state_path=cfg.audit.witness_state)
+        wrapper = lambda site: WitnessedSite(site, witness)  # noqa: E731
+    return build_network_site(sc, ds, cfg.site.id, factory, wrapper), sc, run_id_for(sc)
 
 
 class SiteRunner:

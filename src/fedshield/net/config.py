@@ -86,13 +86,21 @@ class SiteSection(_S):
     _addr = field_validator("server")(classmethod(lambda cls, v: _loopback_or_host(v)))
 
 
+class WitnessConfig(_S):
+    """The site's check of the coordinator's audit log (``ledger.gossip.WitnessedSite``)."""
+
+    coordinator_key: str  # the coordinator's ledger public key (PEM), obtained out of band
+    witness_state: str  # where the last head seen is kept across restarts (JSON, written atomically)
+
+
 class SiteFile(_S):
     site: SiteSection
     tls: TLSConfig
+    audit: WitnessConfig | None = None
 
 
 _PATH_KEYS = {"scenario", "data_dir", "state_dir", "ca_cert", "cert", "key", "crl", "admins", "registry",
-              "policy", "path", "signing_key"}
+              "policy", "path", "signing_key", "coordinator_key", "witness_state"}
 
 
 def _resolve(obj: Any, base: Path) -> Any:

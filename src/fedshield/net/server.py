@@ -202,6 +202,12 @@ def serve(cfg: ServerFile, *, on_port=None) -> ServerRun:
     transport = GrpcTransport(coord, round_timeout_s=s.round_timeout_s, eval_timeout_s=s.eval_timeout_s,
                               dead_after_s=s.dead_after_s)
     stages = build_stages(scenario, transport, model_factory, sinks, central_test)
+    if sinks:
+        from fedshield.ledger.gossip import HeadPublisher
+
+        # Every task carries the latest signed head and its consistency proofs;
+        # sites with an [audit] witness refuse a forked log.
+        stages.fit_config = HeadPublisher(sinks[0], stages.fit_config)
     privacy = NetworkPrivacy(scenario, list(s.sites), model_factory)
     coord.check_join = privacy.check_join
     if s.stream_aggregate:
