@@ -38,7 +38,9 @@ def test_honest_heads_are_accepted_round_after_round_with_partial_participation(
     site = WitnessedSite(CountingSite(), TreeHeadWitness(public_key=key.public_key()))
     with AuditSink.open(tmp_path / "l.sqlite", signing_key=key, clock=Clock()) as sink:
         pub = HeadPublisher(sink, {"learning_rate": 0.1})
-        assert pub(1) == {"learning_rate": 0.1}  # no head yet: nothing to check
+        assert pub(1) == {"learning_rate": 0.1}  # no head yet: a witnessing site refuses
+        with pytest.raises(VerificationError, match="sent no signed tree head. This site witnesses"):
+            site.fit(_ins(pub(1)))
         for rnd in range(1, 6):
             run_round(sink, rnd)
             cfg = pub(rnd + 1)

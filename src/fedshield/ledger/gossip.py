@@ -64,12 +64,11 @@ class WitnessedSite:
     def _check(self, ins: Any) -> None:
         raw = ins.config.get(HEAD_KEY)
         if raw is None:
-            if self.witness.last is not None:
-                raise VerificationError(
-                    f"Site {self.site.site_id!r} refuses round {ins.round_num}: the coordinator sent no signed "
-                    f"tree head after having sent one of size {self.witness.last.tree_size}; an audit log cannot "
-                    "disappear. Check the coordinator's ledger before continuing.")
-            return
+            seen = "" if self.witness.last is None else (
+                f" after having sent one of size {self.witness.last.tree_size} (an audit log cannot disappear)")
+            raise VerificationError(
+                f"Site {self.site.site_id!r} refuses round {ins.round_num}: the coordinator sent no signed tree "
+                f"head{seen}. This site witnesses the audit ledger; the coordinator must run with it on.")
         head = SignedTreeHead.from_dict(raw)
         old = self.witness.needs_proof_from
         proof: list[bytes] = []

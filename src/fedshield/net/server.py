@@ -218,6 +218,12 @@ def serve(cfg: ServerFile, *, on_port=None) -> ServerRun:
         state.parameters, state.round_num, history = ckpt["parameters"], ckpt["round"], ckpt["history"]
         stages.server_optimizer.load_state_dict(ckpt["optimizer"])
         log.info("resumed run %s after round %d from %s", run_id, state.round_num, state_dir)
+    elif sinks:
+        from fedshield.reports.audit import record_run_config
+
+        # Sealed before round 1, so that the first task already carries a head to witness.
+        record_run_config(sinks[0], scenario, run_id, list(s.sites))
+        sinks[0].sign_head(round_num=0)
 
     auth = Authenticator(ca_cert=cfg.tls.ca_cert, crl=cfg.consortium.crl, admins=cfg.consortium.admins,
                          registry=cfg.consortium.registry)
