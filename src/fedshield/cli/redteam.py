@@ -31,6 +31,9 @@ def _arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--rounds", type=int, help="override the number of rounds")
     p.add_argument("--seed", type=int, help="override the seed")
     p.add_argument("--data-dir", help="folder holding the datasets (or set FEDSHIELD_DATA_DIR)")
+    p.add_argument("--privacy", action="store_true",
+                   help="also run the privacy probe (gradient inversion, membership inference, FGSM/PGD) "
+                        "against the scenario's own federation; [redteam.privacy] in the scenario sets it up")
     p.add_argument("--quiet", action="store_true", help="print only the output path")
 
 
@@ -59,6 +62,14 @@ def run(args: argparse.Namespace) -> int:
         if not Path(args.data_dir).is_dir():
             raise ConfigError(f"--data-dir {args.data_dir!r} is not a folder. Pass the folder holding the datasets.")
         scenario = scenario.model_copy(update={"data": scenario.data.model_copy(update={"data_dir": args.data_dir})})
+    if getattr(args, "privacy", False):
+        redteam = redteam.with_privacy_probe()
+    probe = redteam.privacy_probe
+    if probe is not None:  # an unknown [redteam.privacy] site stops the run before any training
+        from fedshield.redteam.privacy.probe import probe_site
+        from fedshield.redteam.runner import load_cached
+
+        probe_site(probe, load_cached(scenario))
     attacks = _names(args.attacks, redteam.attacks, "--attacks")
     defenses = _names(args.defenses, redteam.defenses, "--defenses")
     if "none" not in attacks:
@@ -74,8 +85,9 @@ def run(args: argparse.Namespace) -> int:
     if not args.quiet:
         print(f"{len(attacks)} attacks x {len(defenses)} defenses on {scenario.data.dataset}, {args.workers} worker(s)")
     cells = run_grid(scenario, redteam, attacks=attacks, defenses=defenses, workers=args.workers, on_cell=progress)
+    privacy = _privacy_probe(scenario, probe, quiet=args.quiet) if probe is not None else None
     card = build_scorecard(cells, scenario=scenario, redteam=redteam, attacks=attacks, defenses=defenses,
-                           seconds=time.perf_counter() - t0)
+                           seconds=time.perf_counter() - t0, privacy=privacy)
     out = write_scorecard(card, Path(args.out))
     if not args.quiet:
         for d, s in card["summary"].items():
@@ -84,6 +96,42 @@ def run(args: argparse.Namespace) -> int:
     print(f"Wrote {out}/scorecard.json and scorecard.html")
     failed = [c for c in cells if c.get("error")]
     return 1 if failed and len(failed) == len(cells) else 0
+
+
+def _privacy_probe(scenario, probe, *, quiet: bool) -> dict:
+    """The probe's section of the scorecard; a failure there is reported, not allowed to lose the grid."""
+    import traceback
+
+    from fedshield.redteam.privacy.probe import run_privacy_probe
+    from fedshield.redteam.runner import load_cached
+
+    if not quiet:
+        print("privacy probe: training the scenario's federation with its own defenses, then attacking it",
+              flush=True)
+    try:
+        p = run_privacy_probe(scenario, probe, dataset=load_cached(scenario))
+    except FedShieldError as exc:
+        p = {"error": f"{type(exc).__name__}: {exc}"}
+    except Exception as exc:  # a bug in the probe must not lose the grid
+        p = {"error": f"{type(exc).__name__}: {exc}\n{traceback.format_exc(limit=4)}"}
+    if not quiet:
+        if p.get("error"):
+            print(f"  privacy probe failed: {p['error'].splitlines()[0]}")
+        else:
+            inv, mia, adv = p["inversion"], p["membership"], p["adversarial"]
+            print("  inversion: " + (f"skipped ({inv['skipped']})" if "skipped" in inv else
+                                     f"PSNR {inv['psnr_mean']:.1f} dB "
+                                     f"(mean image {inv['reference_psnr_dataset_mean_image']:.1f}), "
+                                     f"SSIM {inv['ssim_mean']:.2f}, labels {inv['label_accuracy']:.2f} "
+                                     f"({inv['seconds']:.0f} s)"))
+            print("  membership: " + (f"skipped ({mia['skipped']})" if "skipped" in mia else
+                                      f"AUC {mia['auc']:.3f}, TPR@1%FPR {mia['tpr_at_1pct_fpr']:.3f} "
+                                      f"({mia['seconds']:.0f} s)"))
+            print("  adversarial: " + (f"skipped ({adv['skipped']})" if "skipped" in adv else
+                                       f"clean {adv['clean_accuracy']:.3f}, PGD "
+                                       + ", ".join(f"{e:g}: {a:.3f}" for e, a in zip(adv["eps"], adv["pgd"]))
+                                       + f" ({adv['seconds']:.0f} s)"))
+    return p
 
 
 def _f(x) -> str:

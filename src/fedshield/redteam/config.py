@@ -1,4 +1,4 @@
-"""The ``[redteam]`` scenario section: who is malicious, the grid, defense bundles.
+"""The ``[redteam]`` scenario section: who is malicious, the grid, defense bundles, the privacy probe.
 
 Why a section of its own, read beside the scenario: the scenario schema
 refuses unknown keys and the server must not know the red team exists, so
@@ -53,12 +53,50 @@ class DefenseBundle(_Section):
     description: str = ""
 
 
+class PrivacyProbeConfig(_Section):
+    """``[redteam.privacy]``: gradient inversion, membership inference and evasion against the
+    scenario's own federation (its DP and secure aggregation included). See
+    :mod:`fedshield.redteam.privacy.probe`."""
+
+    enabled: bool = True
+    # Whose update the inversion attacks (a site id); None: the first site.
+    site: str | None = None
+    # Inverting Gradients, batch 1, one image at a time; 0 skips the inversion.
+    inversion_images: int = Field(default=4, ge=0, le=64)
+    inversion_iterations: int = Field(default=200, ge=1, le=20_000)
+    # Loss-threshold membership inference; at most this many members (and as many non-members).
+    membership: bool = True
+    membership_examples: int = Field(default=500, ge=10, le=100_000)
+    # L-inf radii: on the /255 scale for images, standardized feature units for tabular data.
+    # None: [1, 2, 4, 8] (images) or [0.05, 0.1, 0.25, 0.5] (tabular); [] skips FGSM/PGD.
+    adversarial_eps: list[float] | None = None
+    adversarial_examples: int = Field(default=500, ge=1, le=100_000)
+    pgd_steps: int = Field(default=10, ge=1, le=1000)
+
+    @model_validator(mode="after")
+    def _positive_eps(self) -> PrivacyProbeConfig:
+        if self.adversarial_eps is not None and any(not e > 0 for e in self.adversarial_eps):
+            raise ValueError(f"every 'adversarial_eps' must be > 0; got {self.adversarial_eps}")
+        return self
+
+
 class RedTeamConfig(_Section):
     malicious: MaliciousConfig
     attacks: list[str] = Field(default_factory=lambda: ["none"])
     defenses: list[str] = Field(default_factory=lambda: ["fedavg"])
     attack_params: dict[str, dict[str, Any]] = Field(default_factory=dict)
     bundles: dict[str, DefenseBundle] = Field(default_factory=dict)
+    privacy: PrivacyProbeConfig | None = None
+
+    @property
+    def privacy_probe(self) -> PrivacyProbeConfig | None:
+        """The probe's settings when it is on, else None."""
+        return self.privacy if self.privacy is not None and self.privacy.enabled else None
+
+    def with_privacy_probe(self) -> RedTeamConfig:
+        """``--privacy``: the probe on, with the table's settings if there is one, else the defaults."""
+        probe = (self.privacy or PrivacyProbeConfig()).model_copy(update={"enabled": True})
+        return self.model_copy(update={"privacy": probe})
 
     def params_for(self, attack: str) -> dict[str, Any]:
         """``attack_params[attack]``, plus ``malicious.params`` when it is the declared attack."""
@@ -82,6 +120,12 @@ def validate_redteam(raw: dict[str, Any], scenario: Scenario, *, source: str = "
         validate_attack(name, cfg.params_for(name), dataset=scenario.data.dataset)
     for name in cfg.defenses:
         resolve_defense(name, cfg.bundles, f=cfg.malicious.declared_f)
+    eps = cfg.privacy.adversarial_eps if cfg.privacy is not None else None
+    if eps and scenario.data.dataset == "pneumonia" and max(eps) > 255:
+        raise ConfigError(
+            f"Invalid {source}: the 'redteam.privacy.adversarial_eps' key is on the /255 scale for images, "
+            f"so every value must be in (0, 255], e.g. [1, 2, 4, 8]. Got {eps!r} instead."
+        )
     return cfg
 
 
