@@ -31,13 +31,16 @@ HEART = {"rounds": 15, "client": {"local_steps": 100, "batch_size": 4}}
 HEART_CONFIGS = {
     1.0: {"delta": 1e-3, "model": {"name": "logistic"}, "client": {"learning_rate": 0.01},
           "server": {"optimizer": "fedadagrad", "learning_rate": 0.3}, "max_grad_norm": 1.0, "accountant": "rdp"},
-    0.1: {"delta": 1e-4, "model": {"name": "logistic"}, "client": {"learning_rate": 0.01},
+    # Weight decay bounds the random walk the DP noise drives the weights on (grid over lr 0.003-0.3,
+    # wd 0-1, clipping 0.1-1: 0.61 without decay, 0.649 here).
+    0.1: {"delta": 1e-4, "model": {"name": "logistic"}, "client": {"learning_rate": 0.03, "weight_decay": 0.03},
           "server": {"optimizer": "fedavg"}, "max_grad_norm": 0.1, "accountant": "pld"},
 }
-PNEUMONIA = {"rounds": 20, "model": {"name": "cnn", "params": {"channels": 8}},
+# 40 rounds x 10 local steps (the same 400 noisy steps as 20 x 20, averaged more often): AUC 0.926 vs 0.916.
+PNEUMONIA = {"rounds": 40, "model": {"name": "cnn", "params": {"channels": 8}},
              # No class weighting: at sites with 98-99% positives it shrinks most per-example
              # gradients far below the clipping norm, so the DP noise drowns their signal.
-             "client": {"local_steps": 20, "batch_size": 128, "learning_rate": 0.1, "momentum": 0.5,
+             "client": {"local_steps": 10, "batch_size": 128, "learning_rate": 0.1, "momentum": 0.5,
                         "class_weighting": False},
              "server": {"optimizer": "fedavg"}}
 PNEUMONIA_DP = {"epsilon": 8.0, "delta": 1e-5, "max_grad_norm": 1.0, "accountant": "pld"}
