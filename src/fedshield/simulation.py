@@ -146,8 +146,15 @@ def make_site(scenario: Scenario, data, index: int, model_factory: Callable[[], 
 
 
 def secure_role(scenario: Scenario, site: Any) -> Any:
-    """The site's side of secure aggregation (answers the SecAgg+ stages), when the scenario asks for it."""
-    return SecAggRole(site) if scenario.secure_aggregation.enabled else site
+    """The site's side of secure aggregation (answers the SecAgg+ or CKKS stages), when the scenario asks."""
+    sa = scenario.secure_aggregation
+    if not sa.enabled:
+        return site
+    if sa.protocol == "ckks":
+        from fedshield.he.collect import HeSiteRole
+
+        return HeSiteRole(site)
+    return SecAggRole(site)
 
 
 def build_network_site(scenario: Scenario, dataset: FederatedDataset, site_id: str,
@@ -175,7 +182,14 @@ def build_stages(scenario: Scenario, *, sinks: Sequence[EventSink] = ()) -> Roun
     """The server's pluggable stages for a scenario (shared with ``fedshield server``)."""
     sa = scenario.secure_aggregation
     collector = None
-    if sa.enabled:
+    if sa.enabled and sa.protocol == "ckks":
+        from fedshield.he import KeyOwner
+        from fedshield.he.collect import HeCollector
+
+        # In simulation the key owner stands for the sites' decryption service; the
+        # collector only ever handles its public context and ciphertexts.
+        collector = HeCollector(key_owner=KeyOwner(), clip_range=sa.clip_range, clip_norm=sa.clip_norm)
+    elif sa.enabled:
         collector = SecureCollector(clip_range=sa.clip_range, bucket_size=sa.bucket_size, clip_norm=sa.clip_norm,
                                     weighting=sa.weighting, seed=scenario.seed, degree=sa.degree,
                                     threshold=sa.threshold, skip_failed_buckets=sa.skip_failed_buckets)
@@ -248,6 +262,12 @@ def stage_extras(stages: RoundStages) -> dict[str, Any]:
             "protocol": "SecAgg+ (X25519 key agreement, Shamir t-of-k, AES-CTR masks)",
             "bucket_size": collector.bucket_size,
             "last_round_buckets": [dataclasses.asdict(b) for b in collector.last_report],
+        }
+    elif collector is not None and type(collector).__name__ == "HeCollector":
+        extra["secure_aggregation"] = {
+            "protocol": "CKKS homomorphic encryption (TenSEAL); the server adds ciphertexts only",
+            "bucket_size": None,
+            "last_round_ciphertext_bytes_per_site": dict(collector.last_bytes_per_site),
         }
     return extra
 

@@ -89,3 +89,24 @@ def test_network_server_builds_dp_and_secagg_stages():
     for raw in ({"privacy": {"mode": "client"}}, {"secure_aggregation": {"enabled": True}}):
         with pytest.raises(ConfigError, match="stream_aggregate = false"):
             _stream(validate_scenario(raw), SimpleNamespace(num_params=3), stages)
+
+
+def test_ckks_from_the_scenario_matches_plain_fedavg():
+    pytest.importorskip("tenseal")
+    plain = validate_scenario({"rounds": 2, "client": {"local_steps": 3}})
+    he = validate_scenario({"rounds": 2, "client": {"local_steps": 3},
+                            "secure_aggregation": {"enabled": True, "protocol": "ckks", "clip_range": 4.0}})
+    a, b = simulate(plain), simulate(he)
+    np.testing.assert_allclose(a.final_parameters, b.final_parameters, atol=1e-4)
+    sizes = b.extra["secure_aggregation"]["last_round_ciphertext_bytes_per_site"]
+    assert set(sizes) == {f"site-{i}" for i in range(5)} and min(sizes.values()) > 4 * 31
+
+
+def test_ckks_is_refused_where_it_cannot_be_kept_sound():
+    with pytest.raises(ConfigError, match="bucket_size applies to protocol 'secagg\\+' only"):
+        validate_scenario({"secure_aggregation": {"enabled": True, "protocol": "ckks", "bucket_size": 3}})
+    from fedshield.net.server import build_stages
+
+    sc = validate_scenario({"secure_aggregation": {"enabled": True, "protocol": "ckks"}})
+    with pytest.raises(ConfigError, match="runs only in 'fedshield simulate'"):
+        build_stages(sc, transport=None, model_factory=None)

@@ -78,6 +78,11 @@ def build_stages(scenario: Scenario, transport, model_factory, sinks=(), central
     from fedshield import simulation
     from fedshield.server.evaluation import FederatedEvaluator
 
+    if scenario.secure_aggregation.enabled and scenario.secure_aggregation.protocol == "ckks":
+        raise ConfigError(
+            "secure_aggregation.protocol = 'ckks' runs only in 'fedshield simulate': over the network the CKKS "
+            "secret key must be held by the sites (distributed through the consortium PKI), which this version "
+            "does not do, and the coordinator must never hold it. Use protocol = 'secagg+' for a networked run.")
     stages = simulation.build_stages(scenario, sinks=sinks)
     stages.evaluator = FederatedEvaluator(transport=transport, model_factory=model_factory, central_test=central_test)
     return stages
