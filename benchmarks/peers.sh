@@ -23,7 +23,11 @@ rm -rf "$VENV"
 if [[ -n "${TORCH_INDEX_URL:-}" ]]; then
     "$VENV/bin/pip" install --index-url "$TORCH_INDEX_URL" torch==2.13.0
 fi
-"$VENV/bin/pip" install torch==2.13.0 flwr==1.42.0 byzfl==0.0.11 numba -e .
+# Flower 1.42 pins protobuf < 7 while FedShield's gRPC code needs protobuf 7: FedShield goes in
+# without its dependency list (the benchmarks import only its kernels), its kernels' needs by hand.
+"$VENV/bin/pip" install torch==2.13.0 flwr==1.42.0 byzfl==0.0.11 numba
+"$VENV/bin/pip" install --no-deps -e .
+"$VENV/bin/pip" install scipy scikit-learn "pydantic>=2.6" rich cryptography
 "$VENV/bin/python" - <<'PY'
 import importlib.metadata as md
 for pkg in ("torch", "flwr", "byzfl", "numba", "fedshield"):
