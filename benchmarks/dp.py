@@ -36,11 +36,12 @@ HEART_CONFIGS = {
     0.1: {"delta": 1e-4, "model": {"name": "logistic"}, "client": {"learning_rate": 0.03, "weight_decay": 0.03},
           "server": {"optimizer": "fedavg"}, "max_grad_norm": 0.1, "accountant": "pld"},
 }
-# 40 rounds x 10 local steps (the same 400 noisy steps as 20 x 20, averaged more often): AUC 0.926 vs 0.916.
+# 40 rounds x 10 local steps (the same 400 noisy steps as 20 x 20, averaged more often) and momentum 0.9:
+# AUC 0.916 -> 0.929 (grid: 16 channels, batch 256, lr 0.2, augmentation, 30-60 rounds all lower).
 PNEUMONIA = {"rounds": 40, "model": {"name": "cnn", "params": {"channels": 8}},
              # No class weighting: at sites with 98-99% positives it shrinks most per-example
              # gradients far below the clipping norm, so the DP noise drowns their signal.
-             "client": {"local_steps": 10, "batch_size": 128, "learning_rate": 0.1, "momentum": 0.5,
+             "client": {"local_steps": 10, "batch_size": 128, "learning_rate": 0.05, "momentum": 0.9,
                         "class_weighting": False},
              "server": {"optimizer": "fedavg"}}
 PNEUMONIA_DP = {"epsilon": 8.0, "delta": 1e-5, "max_grad_norm": 1.0, "accountant": "pld"}
