@@ -7,7 +7,6 @@ This is the embedded default: every site is an object in this process behind
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import math
 import time
@@ -238,12 +237,8 @@ def run_federation(
         dataset=federation.dataset,
         seconds=time.perf_counter() - t0,
         stopped_early=stopped,
-        extra=_extra_of(federation),
+        extra=stage_extras(federation.stages),
     )
-
-
-def _extra_of(federation: Federation) -> dict[str, Any]:
-    return stage_extras(federation.stages)
 
 
 def stage_extras(stages: RoundStages) -> dict[str, Any]:
@@ -256,19 +251,9 @@ def stage_extras(stages: RoundStages) -> dict[str, Any]:
         from fedshield.privacy import privacy_summary
 
         extra["privacy"] = privacy_summary(SimpleNamespace(stages=stages))
-    collector = stages.collector
-    if isinstance(collector, SecureCollector):
-        extra["secure_aggregation"] = {
-            "protocol": "SecAgg+ (X25519 key agreement, Shamir t-of-k, AES-CTR masks)",
-            "bucket_size": collector.bucket_size,
-            "last_round_buckets": [dataclasses.asdict(b) for b in collector.last_report],
-        }
-    elif collector is not None and type(collector).__name__ == "HeCollector":
-        extra["secure_aggregation"] = {
-            "protocol": "CKKS homomorphic encryption (TenSEAL); the server adds ciphertexts only",
-            "bucket_size": None,
-            "last_round_ciphertext_bytes_per_site": dict(collector.last_bytes_per_site),
-        }
+    describe = getattr(stages.collector, "describe", None)  # SecAgg+ and CKKS collectors say what ran
+    if describe is not None:
+        extra["secure_aggregation"] = describe()
     return extra
 
 

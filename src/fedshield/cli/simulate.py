@@ -48,7 +48,9 @@ def run(args: argparse.Namespace) -> int:
         shutil.rmtree(work, ignore_errors=True)
 
 
-def _print_privacy(console, scenario, result, add_utility_cost) -> None:
+def _print_privacy(console, scenario, result) -> None:
+    from fedshield.simulation import add_utility_cost
+
     p = result.extra["privacy"]
     if scenario.privacy.compare_without_dp:
         console.print("Running the same scenario without DP (same seed) to measure the utility cost ...")
@@ -64,7 +66,7 @@ def _print_privacy(console, scenario, result, add_utility_cost) -> None:
 def _run_in(scenario, args, console, out: Path, work: Path) -> int:
     from fedshield.reports import write_run
     from fedshield.reports.audit import LEDGER_FILE, PUBLIC_KEY_FILE, open_audit_sink, record_model_release, record_run_config
-    from fedshield.simulation import add_utility_cost, build_federation, run_federation
+    from fedshield.simulation import build_federation, run_federation
 
     sink = open_audit_sink(scenario, work_dir=work, out_dir=out) if scenario.audit.enabled else None
     if sink is None:
@@ -101,7 +103,7 @@ def _run_in(scenario, args, console, out: Path, work: Path) -> int:
         result = run_federation(federation, on_round=on_round)
     console.print(table)
     if "privacy" in result.extra:
-        _print_privacy(console, scenario, result, add_utility_cost)
+        _print_privacy(console, scenario, result)
     include: tuple[Path, ...] = ()
     if sink is not None:
         if result.history:

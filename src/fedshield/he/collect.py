@@ -79,6 +79,14 @@ class HeCollector:
     min_contributors: int = 2
     last_bytes_per_site: dict[str, int] = field(default_factory=dict, init=False)
 
+    def describe(self) -> dict[str, Any]:
+        """The metrics.json section: the protocol and what each site's ciphertext cost last round."""
+        return {
+            "protocol": "CKKS homomorphic encryption (TenSEAL); the server adds ciphertexts only",
+            "bucket_size": None,
+            "last_round_ciphertext_bytes_per_site": dict(self.last_bytes_per_site),
+        }
+
     def collect(self, transport: Any, admitted: list[str], ins: FitIns) -> Collection:
         if not hasattr(transport, "exchange"):
             raise ProtocolError(f"CKKS aggregation needs a transport with exchange(); {type(transport).__name__} "

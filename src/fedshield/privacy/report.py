@@ -86,14 +86,13 @@ def privacy_html(summary: dict[str, Any]) -> str:
         def cell(x):
             return "n/a" if x is None else f"{x:.4f}"
 
-        utility = (
-            "<h3>Utility cost (same seed, DP off vs on)</h3><table><tr><th>metric</th><th>without DP</th>"
-            "<th>with DP</th><th>cost</th></tr>"
-            + "".join(f"<tr><td>{esc(k)}</td><td>{cell(u['without_dp'].get(k))}</td><td>{cell(u['with_dp'].get(k))}"
-                      f"</td><td>{cell(None if u['without_dp'].get(k) is None or u['with_dp'].get(k) is None else u['without_dp'][k] - u['with_dp'][k])}</td></tr>"
-                      for k in ("mean_site_accuracy", "accuracy", "auc"))
-            + "</table>"
-        )
+        rows_u = []
+        for k in ("mean_site_accuracy", "accuracy", "auc"):
+            off, on = u["without_dp"].get(k), u["with_dp"].get(k)
+            cost = None if off is None or on is None else off - on
+            rows_u.append(f"<tr><td>{esc(k)}</td><td>{cell(off)}</td><td>{cell(on)}</td><td>{cell(cost)}</td></tr>")
+        utility = ("<h3>Utility cost (same seed, DP off vs on)</h3><table><tr><th>metric</th><th>without DP</th>"
+                   "<th>with DP</th><th>cost</th></tr>" + "".join(rows_u) + "</table>")
     return (
         "<section class='privacy'><h2>Differential privacy</h2>"
         f"<p>{esc(str(summary.get('mechanism')))}. Accountant: {esc(str(summary['accountant']))}. "

@@ -35,7 +35,7 @@ bucket means are bad, so larger buckets mean fewer, more often poisoned rows.
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
 import numpy as np
@@ -99,6 +99,14 @@ class SecureCollector:
             raise param_error("clip_norm", owner, "None or a float > 0", self.clip_norm)
         if self.weighting not in ("examples", "uniform"):
             raise param_error("weighting", owner, "'examples' or 'uniform'", self.weighting)
+
+    def describe(self) -> dict[str, Any]:
+        """The metrics.json section: the protocol and the public facts of the last round's buckets."""
+        return {
+            "protocol": "SecAgg+ (X25519 key agreement, Shamir t-of-k, AES-CTR masks)",
+            "bucket_size": self.bucket_size,
+            "last_round_buckets": [asdict(b) for b in self.last_report],
+        }
 
     # -- the engine's entry point ------------------------------------------------------
     def collect(self, transport: Any, admitted: list[str], ins: FitIns) -> Collection:
