@@ -84,9 +84,11 @@ class SecureAggregationConfig(_Section):
 
     enabled: bool = False
     # "secagg+": masking (the server learns sums). "ckks": homomorphic encryption with
-    # TenSEAL (extra `fedshield[he]`), simulation only: the decryption key stays on the
-    # sites' side; one exchange per round, ~8x the bytes of SecAgg+.
+    # TenSEAL (extra `fedshield[he]`): the secret key stays with the sites (over the
+    # network: sealed to each site's certificate by `fedshield he-keys`); ~8x the bytes of SecAgg+.
     protocol: Literal["secagg+", "ckks"] = "secagg+"
+    # CKKS: the key holders refuse to decrypt an aggregate of fewer sites than this.
+    min_contributors: int = Field(default=2, ge=2)
     # Every coordinate of a (clipped) update must lie in [-clip_range, clip_range];
     # it sets the fixed-point scale of the masked integers.
     clip_range: float = Field(default=1.0, gt=0)

@@ -23,6 +23,7 @@ from fedshield.client import Site, TrainConfig
 from fedshield.client.secagg_role import SecAggRole
 from fedshield.config import Scenario
 from fedshield.data import FederatedDataset, load_dataset
+from fedshield.errors import ConfigError
 from fedshield.models import create_model
 from fedshield.models.params import get_flat_params
 from fedshield.screening import create_screener
@@ -118,7 +119,8 @@ def build_federation(
         create_model, scenario.model.name, input_shape=dataset.input_shape, seed=scenario.seed, **scenario.model.params
     )
     honest = [make_site(scenario, sd, i, model_factory) for i, sd in enumerate(dataset.sites)]
-    stages = build_stages(scenario, sinks=sinks)
+    ckks_key = _sites_ckks_key(scenario)
+    stages = build_stages(scenario, sinks=sinks, ckks_public=ckks_public_of(ckks_key) if ckks_key else None)
     state = ServerState(run_id=run_id_for(scenario), parameters=get_flat_params(model_factory()))
     federation = Federation(scenario, dataset, honest, None, stages, state, model_factory)
     # Privacy first, on the sites themselves (DP-SGD replaces their local trainer;
@@ -128,7 +130,8 @@ def build_federation(
 
         attach_privacy(federation)
     sites: list[Any] = [site_wrapper(site, i) if site_wrapper else site for i, site in enumerate(honest)]
-    sites = [secure_role(scenario, site) for site in sites]
+    ids = [sd.site_id for sd in dataset.sites]
+    sites = [secure_role(scenario, site, ckks_key=ckks_key, site_ids=ids) for site in sites]
     transport = InMemoryTransport(sites)
     if transport_wrapper is not None:
         transport = transport_wrapper(transport)
@@ -144,7 +147,24 @@ def make_site(scenario: Scenario, data, index: int, model_factory: Callable[[], 
                 site_index=index)
 
 
-def secure_role(scenario: Scenario, site: Any) -> Any:
+def _sites_ckks_key(scenario: Scenario):
+    """In simulation the sites' side generates the CKKS key pair (over the network, `fedshield he-keys`
+    seals it to each site's certificate); the server's stages get only ``ckks_public_of`` it."""
+    sa = scenario.secure_aggregation
+    if not (sa.enabled and sa.protocol == "ckks"):
+        return None
+    from fedshield.he import KeyOwner
+
+    return KeyOwner()
+
+
+def ckks_public_of(key) -> Any:
+    from fedshield.he.collect import CkksPublicKey
+
+    return CkksPublicKey(key.public_context(), key.params, key.key_id)
+
+
+def secure_role(scenario: Scenario, site: Any, *, ckks_key: Any = None, site_ids: Sequence[str] | None = None) -> Any:
     """The site's side of secure aggregation (answers the SecAgg+ or CKKS stages), when the scenario asks."""
     sa = scenario.secure_aggregation
     if not sa.enabled:
@@ -152,13 +172,16 @@ def secure_role(scenario: Scenario, site: Any) -> Any:
     if sa.protocol == "ckks":
         from fedshield.he.collect import HeSiteRole
 
-        return HeSiteRole(site)
+        if ckks_key is None:
+            raise ConfigError("secure_aggregation.protocol = 'ckks' needs this site's CKKS secret key; over the "
+                              "network give the site's [he] sealed_key (written by `fedshield he-keys`).")
+        return HeSiteRole(site, ckks_key, min_contributors=sa.min_contributors, site_ids=site_ids)
     return SecAggRole(site)
 
 
 def build_network_site(scenario: Scenario, dataset: FederatedDataset, site_id: str,
                        model_factory: Callable[[], torch.nn.Module],
-                       wrapper: Callable[[Any], Any] | None = None) -> Any:
+                       wrapper: Callable[[Any], Any] | None = None, ckks_key: Any = None) -> Any:
     """The one site that ``fedshield client`` runs, wired as ``build_federation`` wires each of its sites:
     the same ``Site``, the site's half of the privacy plan (DP-SGD, or its share of distributed noise;
     the server installs the other half), ``wrapper`` (the audit witness), then the SecAgg+ role."""
@@ -174,20 +197,24 @@ def build_network_site(scenario: Scenario, dataset: FederatedDataset, site_id: s
                  [SiteFacts(sid, None, site.train_config) for sid in ids])
         plan = plan_privacy(scenario, facts, model=model_factory() if mode == "sample" else None)
         attach_site_privacy(site, plan, index=i)
-    return secure_role(scenario, wrapper(site) if wrapper else site)
+    return secure_role(scenario, wrapper(site) if wrapper else site, ckks_key=ckks_key, site_ids=ids)
 
 
-def build_stages(scenario: Scenario, *, sinks: Sequence[EventSink] = ()) -> RoundStages:
-    """The server's pluggable stages for a scenario (shared with ``fedshield server``)."""
+def build_stages(scenario: Scenario, *, sinks: Sequence[EventSink] = (), ckks_public: Any = None) -> RoundStages:
+    """The server's pluggable stages for a scenario (shared with ``fedshield server``).
+
+    ``ckks_public``: the consortium's public CKKS key (``CkksPublicKey``), required when the
+    scenario uses protocol 'ckks'; the server never gets more than that."""
     sa = scenario.secure_aggregation
     collector = None
     if sa.enabled and sa.protocol == "ckks":
-        from fedshield.he import KeyOwner
         from fedshield.he.collect import HeCollector
 
-        # In simulation the key owner stands for the sites' decryption service; the
-        # collector only ever handles its public context and ciphertexts.
-        collector = HeCollector(key_owner=KeyOwner(), clip_range=sa.clip_range, clip_norm=sa.clip_norm)
+        if ckks_public is None:
+            raise ConfigError("secure_aggregation.protocol = 'ckks' needs the consortium's public CKKS key: give "
+                              "the server's [he] public_key (written by `fedshield he-keys`).")
+        collector = HeCollector(public_key=ckks_public, clip_range=sa.clip_range, clip_norm=sa.clip_norm,
+                                min_contributors=sa.min_contributors)
     elif sa.enabled:
         collector = SecureCollector(clip_range=sa.clip_range, bucket_size=sa.bucket_size, clip_norm=sa.clip_norm,
                                     weighting=sa.weighting, seed=scenario.seed, degree=sa.degree,

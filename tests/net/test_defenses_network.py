@@ -125,8 +125,8 @@ def _factory(sc):
 # --- runs: server and sites on loopback mTLS (threads) ---------------------------------------
 
 
-def _run(tmp_path, sc_path, *, server_toml: str = "", site_toml=lambda site: "", **server_opts):
-    con = make_consortium(tmp_path / "pki")
+def _run(tmp_path, sc_path, *, server_toml: str = "", site_toml=lambda site: "", con=None, **server_opts):
+    con = con or make_consortium(tmp_path / "pki")
     sf = server_file(tmp_path, con, sc_path, **server_opts)
     sf.write_text(sf.read_text() + server_toml)
     cfg = load_server_config(sf)
@@ -168,6 +168,50 @@ def test_secure_aggregation_over_grpc_matches_simulation(tmp_path, shared_data_d
     buckets = metrics["secure_aggregation"]["last_round_buckets"]
     assert [b["survivors"] for b in buckets] == [HEART_SITES]  # the server saw one sum, no site's update
     np.testing.assert_allclose(final, sim.final_parameters, atol=1e-4)
+
+
+@pytest.mark.network
+def test_ckks_over_grpc_with_keys_sealed_to_the_sites_matches_simulation(tmp_path, shared_data_dir):
+    pytest.importorskip("tenseal")
+    from fedshield.cli.main import main
+
+    con = make_consortium(tmp_path / "pki")
+    issued = con.dir / "issued"
+    keys = tmp_path / "ckks-keys"  # cleveland is the key steward; the coordinator only gets the public half
+    assert main(["he-keys", "--ca-cert", str(con.dir / "ca.crt"), "--cert", str(issued / "cleveland.crt"),
+                 "--key", str(issued / "cleveland.key"), "--out", str(keys),
+                 *[a for s in HEART_SITES[1:] for a in ("--site-cert", str(issued / f"{s}.crt"))]]) == 0
+    ckks = '\n[secure_aggregation]\nenabled = true\nprotocol = "ckks"\nclip_range = 0.5\nmin_contributors = 3\n'
+    sc_path = _scenario(tmp_path, shared_data_dir, ckks, rounds=2)
+    run, metrics, final = _run(tmp_path, sc_path, con=con,
+                               server_toml=f'[he]\npublic_key = "{keys / "public.ckks.json"}"\n',
+                               site_toml=lambda s: f'[he]\nsealed_key = "{keys / f"{s}.ckks-key.json"}"\n')
+    sim = simulate(load_scenario(sc_path))
+    assert run.stopped_early is None and [h["participants"] for h in run.history] == [HEART_SITES] * 2
+    section = metrics["secure_aggregation"]
+    assert section["last_round_decrypted_by"] in HEART_SITES
+    assert set(section["last_round_ciphertext_bytes_per_site"]) == set(HEART_SITES)
+    np.testing.assert_allclose(final, sim.final_parameters, atol=1e-5)  # the same round, up to CKKS error
+
+
+@pytest.mark.network
+def test_ckks_deployment_without_key_files_is_refused_at_load(tmp_path, shared_data_dir):
+    from fedshield.errors import ConfigError
+    from fedshield.net.client import open_ckks_key
+    from fedshield.net.server import load_ckks_public
+
+    con = make_consortium(tmp_path / "pki", sites=["cleveland"])
+    sc_path = _scenario(tmp_path, shared_data_dir, '\n[secure_aggregation]\nenabled = true\nprotocol = "ckks"\n',
+                        rounds=1)
+    sc = load_scenario(sc_path)
+    with pytest.raises(ConfigError, match=r"\[he\] public_key"):
+        load_ckks_public(load_server_config(server_file(tmp_path, con, sc_path)), sc)
+    with pytest.raises(ConfigError, match=r"\[he\] sealed_key"):
+        open_ckks_key(load_site_config(site_file(tmp_path, con, sc_path, "cleveland", 1)), sc)
+    sf = server_file(tmp_path, con, sc_path)
+    sf.write_text(sf.read_text() + f'[he]\npublic_key = "{tmp_path / "missing.json"}"\n')
+    with pytest.raises(ConfigError, match="does not exist"):
+        load_ckks_public(load_server_config(sf), sc)
 
 
 @pytest.mark.network

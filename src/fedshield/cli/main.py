@@ -22,6 +22,7 @@ _COMMANDS = (
     "fedshield.cli.audit",
     "fedshield.cli.redteam",
     "fedshield.cli.ca",
+    "fedshield.cli.he",
     "fedshield.cli.serve",
 )
 

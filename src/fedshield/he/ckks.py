@@ -2,11 +2,12 @@
 
 Roles (the point of the design is who holds which key):
 
-* ``KeyOwner`` lives on the sites' side (in simulation: one object the sites
-  share; in deployment: a site elected per run, a KMS, or a threshold key).
-  It generates the CKKS keys and hands out ``public_context()`` — the context
-  with the secret key stripped (TenSEAL ``make_context_public``). Only it can
-  decrypt, and it decrypts only the aggregate it is given.
+* ``KeyOwner`` lives on the sites' side: in simulation one object the sites
+  share; in deployment every site holds a copy, sealed to its certificate by
+  the key steward (``keyshare``, ``fedshield he-keys``). It hands out
+  ``public_context()`` — the context with the secret key stripped (TenSEAL
+  ``make_context_public``) — and decrypts only aggregates (``collect.HeSiteRole``
+  says which it will decrypt).
 * Sites call ``encrypt_update(public_context, update, weight)``: the update is
   scaled by its weight *before* encryption and the weight rides in one extra
   slot, so the decrypted sum yields both sum_i w_i x_i and sum_i w_i, and no
@@ -22,16 +23,16 @@ partial sum must stay below 2^(60 - 40 - 1) = 2^19 in absolute value, hence
 ``max_abs_value``, which encryption enforces per site.
 
 Threat model limits (honest): CKKS hides updates from an honest-but-curious
-server only if the key owner never sees individual ciphertexts; a malicious
-server could send a single site's ciphertext to the key owner as if it were
-the sum. In simulation the key owner decrypts whatever it is handed; bind
-decryption to a count of contributors (``expected_contributors``) to catch the
-simplest form of that. CKKS is approximate: the error is ~2^-40 relative to
-the scale per addition, far below SGD noise.
+server only; a key holder cannot verify that the ciphertext it is asked to
+decrypt is really the sum (see ``collect`` and docs/robust_secure.md), so it
+binds decryption to a count of contributors and to one decryption per round.
+CKKS is approximate: the error is ~2^-40 relative to the scale per addition,
+far below SGD noise.
 """
 
 from __future__ import annotations
 
+import hashlib
 import math
 from dataclasses import dataclass
 from typing import Any
@@ -108,23 +109,58 @@ class EncryptedUpdate:
 
 
 class KeyOwner:
-    """Holds the secret key on the sites' side; the server only ever gets ``public_context()``."""
+    """Holds the secret key on the sites' side; the server only ever gets ``public_context()``.
 
-    def __init__(self, params: CkksParams | None = None) -> None:
+    ``key_id`` names the key pair: the SHA-256 of the public context the
+    consortium distributed (TenSEAL serialization is randomized, so the id is
+    fixed once, by whoever generated the key, and travels with it).
+    """
+
+    def __init__(self, params: CkksParams | None = None, *, _context: Any = None, _key_id: str | None = None) -> None:
         ts = _ts()
         self.params = params or CkksParams()
-        self._ctx = ts.context(
-            ts.SCHEME_TYPE.CKKS,
-            poly_modulus_degree=self.params.poly_modulus_degree,
-            coeff_mod_bit_sizes=list(self.params.coeff_mod_bit_sizes),
-        )
-        self._ctx.global_scale = 2.0**self.params.scale_bits
+        if _context is None:
+            _context = ts.context(
+                ts.SCHEME_TYPE.CKKS,
+                poly_modulus_degree=self.params.poly_modulus_degree,
+                coeff_mod_bit_sizes=list(self.params.coeff_mod_bit_sizes),
+            )
+            _context.global_scale = 2.0**self.params.scale_bits
+        self._ctx = _context
+        public = self._ctx.copy()
+        public.make_context_public()
+        self._public_ctx = public
+        self._public_bytes = public.serialize(save_secret_key=False)
+        self.key_id = _key_id or hashlib.sha256(self._public_bytes).hexdigest()
+
+    @classmethod
+    def from_secret_context(cls, data: bytes, *, params: CkksParams, key_id: str) -> KeyOwner:
+        """Rebuild a key pair from ``secret_context()`` bytes (a site opening its sealed key)."""
+        ts = _ts()
+        try:
+            ctx = ts.context_from(data)
+        except Exception:  # noqa: BLE001 - TenSEAL raises bare ValueError/RuntimeError on garbage
+            raise SecurityError("The CKKS key does not deserialize; it is damaged. Ask the key steward for a "
+                                "fresh one (`fedshield he-keys`).") from None
+        if not ctx.has_secret_key():
+            raise SecurityError("The CKKS key file holds no secret key, so this site could not decrypt; ask the "
+                                "key steward for the site's sealed key (`fedshield he-keys`).")
+        if ctx.global_scale != 2.0**params.scale_bits:
+            raise SecurityError(f"The CKKS key's scale is {ctx.global_scale}, its manifest says "
+                                f"2^{params.scale_bits}; the key file does not match its manifest.")
+        return cls(params, _context=ctx, _key_id=key_id)
+
+    def secret_context(self) -> bytes:
+        """The context *with* the secret key: for sealing to a site's certificate only, never for the wire."""
+        return self._ctx.serialize(save_secret_key=True)
 
     def public_context(self) -> bytes:
         """The serialized context without the secret key (safe to give the server and sites)."""
-        public = self._ctx.copy()
-        public.make_context_public()
-        return public.serialize(save_secret_key=False)
+        return self._public_bytes
+
+    def encryption_context(self) -> Any:
+        """A public-only TenSEAL context object, for this site's own encryption."""
+        return self._public_ctx
 
     def decrypt_mean(
         self, total: EncryptedUpdate, *, expected_contributors: int | None = None, contributors: int | None = None

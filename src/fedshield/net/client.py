@@ -150,7 +150,31 @@ def build_site(cfg: SiteFile):
         witness = TreeHeadWitness(public_key=load_public_key(cfg.audit.coordinator_key),
                                   state_path=cfg.audit.witness_state)
         wrapper = lambda site: WitnessedSite(site, witness)  # noqa: E731
-    return build_network_site(sc, ds, cfg.site.id, factory, wrapper), sc, run_id_for(sc)
+    return build_network_site(sc, ds, cfg.site.id, factory, wrapper, ckks_key=open_ckks_key(cfg, sc)), sc, \
+        run_id_for(sc)
+
+
+def open_ckks_key(cfg: SiteFile, scenario):
+    """This site's CKKS secret key, unsealed with its TLS key (protocol 'ckks' only; else None)."""
+    sa = scenario.secure_aggregation
+    if not (sa.enabled and sa.protocol == "ckks"):
+        return None
+    if cfg.he is None:
+        raise ConfigError("The scenario uses secure_aggregation.protocol = 'ckks', so site.toml needs "
+                          "[he] sealed_key = \"<site>.ckks-key.json\": this site's secret key, sealed to its "
+                          "certificate by the key steward's `fedshield he-keys`.")
+    from cryptography import x509
+
+    from fedshield.he.keyshare import SealedKey, open_sealed_key
+
+    try:
+        sealed = SealedKey.from_json(Path(cfg.he.sealed_key).read_text())
+    except FileNotFoundError:
+        raise ConfigError(f"[he] sealed_key {cfg.he.sealed_key!r} does not exist; copy this site's "
+                          "<site>.ckks-key.json from the key steward there.") from None
+    t = cfg.tls
+    return open_sealed_key(sealed, site_cert=x509.load_pem_x509_certificate(Path(t.cert).read_bytes()),
+                           site_key=load_key(t.key), ca_cert=x509.load_pem_x509_certificate(Path(t.ca_cert).read_bytes()))
 
 
 class SiteRunner:
@@ -197,19 +221,22 @@ class SiteRunner:
 
     def _stage(self, task: pb.Task) -> None:
         from fedshield.client.secagg_role import SecAggBegin
+        from fedshield.he.collect import HeBegin, HeDecryptRequest
 
         handler = getattr(self.site, "handle_stage", None)
         if handler is None:
             raise ProtocolError("The server sent a stage message but this site's scenario has no multi-stage "
                                 "protocol (secure_aggregation.enabled = false); use the consortium's scenario.")
         msg = decode_stage(task.parameters, allowed=STAGE_REQUESTS)
-        if isinstance(msg, SecAggBegin) and (msg.ins.run_id != task.run_id or msg.ins.round_num != task.round
-                                             or (self.run_id is not None and msg.ins.run_id != self.run_id)):
-            raise ProtocolError(f"The SecAggBegin is for run {msg.ins.run_id!r} round {msg.ins.round_num}, not "
-                                f"the task's run {task.run_id!r} round {task.round}; refused.")
+        begins = isinstance(msg, (SecAggBegin, HeBegin))
+        if begins or isinstance(msg, HeDecryptRequest):
+            run, rnd = (msg.ins.run_id, msg.ins.round_num) if begins else (msg.run_id, msg.round_num)
+            if run != task.run_id or rnd != task.round or (self.run_id is not None and run != self.run_id):
+                raise ProtocolError(f"The {type(msg).__name__} is for run {run!r} round {rnd}, not the task's run "
+                                    f"{task.run_id!r} round {task.round}; refused.")
         header, data = signed_stage(self.key, identity=self.cfg.site.id, task=task, reply=handler(msg))
         self.stub.SubmitUpdate(update_stream(header, data, self.cfg.site.chunk_bytes), timeout=120)
-        if isinstance(msg, SecAggBegin):
+        if begins:
             self.rounds_done += 1
 
     def _answer(self, task: pb.Task, params: np.ndarray | None) -> None:

@@ -1,6 +1,6 @@
 """Arrays on the wire: float32 little-endian for models, ``.npy`` (no pickle)
 for evaluation labels/scores so their dtype survives and metrics match the
-in-process simulation bit for bit; and the SecAgg+ stage messages (below)."""
+in-process simulation bit for bit; and the SecAgg+ and CKKS stage messages (below)."""
 
 from __future__ import annotations
 
@@ -48,7 +48,7 @@ def from_npy(data: bytes, *, max_items: int = 10_000_000) -> np.ndarray | None:
     return arr
 
 
-# --- multi-stage protocol messages (SecAgg+) ------------------------------------
+# --- multi-stage protocol messages (SecAgg+, CKKS) ---------------------------------
 #
 # Why not pickle: a stage message comes from another party. The encoding below
 # rebuilds only the dataclasses named in ``_STAGE_TYPES`` (and only those allowed
@@ -63,18 +63,23 @@ _MAX_DEPTH = 8
 
 def _stage_types() -> dict[str, type]:
     from fedshield.client.secagg_role import SecAggBegin
+    from fedshield.he import collect as he
+    from fedshield.he.ckks import CkksParams, EncryptedUpdate
     from fedshield.messages import FitIns
     from fedshield.secagg import messages as m
     from fedshield.secagg.config import SecAggConfig
 
     return {t.__name__: t for t in (SecAggBegin, FitIns, SecAggConfig, m.KeyAdvert, m.KeyRoster, m.EncryptedShare,
                                     m.ShareBundle, m.ShareInbox, m.MaskedInput, m.SurvivorList, m.SurvivorSignature,
-                                    m.UnmaskRequest, m.UnmaskShares)}
+                                    m.UnmaskRequest, m.UnmaskShares, he.HeBegin, he.HeDecryptRequest,
+                                    he.HeDecrypted, CkksParams, EncryptedUpdate)}
 
 
 # What the server may send a site, and what a site may answer (top-level types).
-STAGE_REQUESTS = frozenset({"SecAggBegin", "KeyRoster", "ShareInbox", "SurvivorList", "UnmaskRequest"})
-STAGE_REPLIES = frozenset({"KeyAdvert", "ShareBundle", "MaskedInput", "SurvivorSignature", "UnmaskShares"})
+STAGE_REQUESTS = frozenset({"SecAggBegin", "KeyRoster", "ShareInbox", "SurvivorList", "UnmaskRequest",
+                            "HeBegin", "HeDecryptRequest"})
+STAGE_REPLIES = frozenset({"KeyAdvert", "ShareBundle", "MaskedInput", "SurvivorSignature", "UnmaskShares",
+                           "EncryptedUpdate", "HeDecrypted"})
 
 
 def encode_stage(msg: object) -> bytes:

@@ -63,12 +63,19 @@ class ServerSection(_S):
     _addr = field_validator("address")(classmethod(lambda cls, v: _loopback_or_host(v)))
 
 
+class ServerHeConfig(_S):
+    """The consortium's public CKKS key (``public.ckks.json`` from `fedshield he-keys`)."""
+
+    public_key: str
+
+
 class ServerFile(_S):
     server: ServerSection
     tls: TLSConfig
     consortium: ConsortiumConfig
     rbac: dict[str, str] = Field(default_factory=dict)
     ledger: LedgerConfig | None = None
+    he: ServerHeConfig | None = None
 
 
 class SiteSection(_S):
@@ -93,14 +100,21 @@ class WitnessConfig(_S):
     witness_state: str  # where the last head seen is kept across restarts (JSON, written atomically)
 
 
+class SiteHeConfig(_S):
+    """This site's CKKS secret key, sealed to its certificate (``<site>.ckks-key.json``)."""
+
+    sealed_key: str
+
+
 class SiteFile(_S):
     site: SiteSection
     tls: TLSConfig
     audit: WitnessConfig | None = None
+    he: SiteHeConfig | None = None
 
 
 _PATH_KEYS = {"scenario", "data_dir", "state_dir", "ca_cert", "cert", "key", "crl", "admins", "registry",
-              "policy", "path", "signing_key", "coordinator_key", "witness_state"}
+              "policy", "path", "signing_key", "coordinator_key", "witness_state", "public_key", "sealed_key"}
 
 
 def _resolve(obj: Any, base: Path) -> Any:

@@ -3,7 +3,8 @@
 It builds the round stages with the same helpers as the simulation and runs
 the same ``run_round`` through ``GrpcTransport``; only the transport differs,
 so robust aggregation, screening, DP and SecAgg behave as in simulation:
-``SecureCollector`` drives the SecAgg+ stages through ``GrpcTransport.exchange``,
+``SecureCollector`` (SecAgg+) and ``HeCollector`` (CKKS) drive their stages through
+``GrpcTransport.exchange``,
 the sites run DP-SGD or add their share of the noise themselves, and the server
 installs the budget gate and DP-FedAvg from the same privacy plan.
 """
@@ -68,9 +69,9 @@ class ServerRun:
     port: int
 
 
-def build_stages(scenario: Scenario, transport, model_factory, sinks=(), central_test=None):
-    """The simulation's stages (``SecureCollector`` included when SecAgg+ is on: it drives the stages
-    through ``GrpcTransport.exchange``), with the network transport behind the evaluator.
+def build_stages(scenario: Scenario, transport, model_factory, sinks=(), central_test=None, ckks_public=None):
+    """The simulation's stages (``SecureCollector`` or ``HeCollector`` when secure aggregation is on: they
+    drive their stages through ``GrpcTransport.exchange``), with the network transport behind the evaluator.
 
     The server's half of DP (budget gate, DP-FedAvg) is installed by ``NetworkPrivacy`` once the
     sites have reported their record counts; the sites install their half themselves
@@ -78,14 +79,32 @@ def build_stages(scenario: Scenario, transport, model_factory, sinks=(), central
     from fedshield import simulation
     from fedshield.server.evaluation import FederatedEvaluator
 
-    if scenario.secure_aggregation.enabled and scenario.secure_aggregation.protocol == "ckks":
-        raise ConfigError(
-            "secure_aggregation.protocol = 'ckks' runs only in 'fedshield simulate': over the network the CKKS "
-            "secret key must be held by the sites (distributed through the consortium PKI), which this version "
-            "does not do, and the coordinator must never hold it. Use protocol = 'secagg+' for a networked run.")
-    stages = simulation.build_stages(scenario, sinks=sinks)
+    stages = simulation.build_stages(scenario, sinks=sinks, ckks_public=ckks_public)
     stages.evaluator = FederatedEvaluator(transport=transport, model_factory=model_factory, central_test=central_test)
     return stages
+
+
+def load_ckks_public(cfg: ServerFile, scenario: Scenario):
+    """The consortium's public CKKS key, verified against the CA (protocol 'ckks' only; else None)."""
+    sa = scenario.secure_aggregation
+    if not (sa.enabled and sa.protocol == "ckks"):
+        return None
+    if cfg.he is None:
+        raise ConfigError("The scenario uses secure_aggregation.protocol = 'ckks', so server.toml needs "
+                          "[he] public_key = \"public.ckks.json\": the public half that a site's key steward "
+                          "wrote with `fedshield he-keys` (the server must never hold the secret key).")
+    from cryptography import x509
+
+    from fedshield.he.collect import CkksPublicKey
+    from fedshield.he.keyshare import PublicKeyBundle, verify_public_bundle
+
+    try:
+        bundle = PublicKeyBundle.from_json(Path(cfg.he.public_key).read_text())
+    except FileNotFoundError:
+        raise ConfigError(f"[he] public_key {cfg.he.public_key!r} does not exist; copy the steward's "
+                          "public.ckks.json there.") from None
+    verify_public_bundle(bundle, ca_cert=x509.load_pem_x509_certificate(Path(cfg.tls.ca_cert).read_bytes()))
+    return CkksPublicKey(bundle.context, bundle.params, bundle.key_id)
 
 
 class NetworkPrivacy:
@@ -206,7 +225,7 @@ def serve(cfg: ServerFile, *, on_port=None) -> ServerRun:
                         journal_dir=state_dir / "journal", crash_after=_fault_drill())
     transport = GrpcTransport(coord, round_timeout_s=s.round_timeout_s, eval_timeout_s=s.eval_timeout_s,
                               dead_after_s=s.dead_after_s)
-    stages = build_stages(scenario, transport, model_factory, sinks, central_test)
+    stages = build_stages(scenario, transport, model_factory, sinks, central_test, load_ckks_public(cfg, scenario))
     if sinks:
         from fedshield.ledger.gossip import HeadPublisher
 
