@@ -102,6 +102,10 @@ class SecureAggregationConfig(_Section):
     threshold: int | None = Field(default=None, ge=1)
     skip_failed_buckets: bool = False
 
+    @property
+    def uses_ckks(self) -> bool:
+        return self.enabled and self.protocol == "ckks"
+
 
 class Scenario(_Section):
     name: str = "default"
@@ -134,7 +138,7 @@ class Scenario(_Section):
         except ConfigError as exc:
             raise ValueError(str(exc)) from None
         sa = self.secure_aggregation
-        if sa.enabled and sa.protocol == "ckks" and sa.bucket_size is not None:
+        if sa.uses_ckks and sa.bucket_size is not None:
             raise ValueError("secure_aggregation.bucket_size applies to protocol 'secagg+' only; CKKS sums all "
                              "sites at once. Remove bucket_size or set protocol = 'secagg+'")
         return self

@@ -150,8 +150,7 @@ def make_site(scenario: Scenario, data, index: int, model_factory: Callable[[], 
 def _sites_ckks_key(scenario: Scenario):
     """In simulation the sites' side generates the CKKS key pair (over the network, `fedshield he-keys`
     seals it to each site's certificate); the server's stages get only ``ckks_public_of`` it."""
-    sa = scenario.secure_aggregation
-    if not (sa.enabled and sa.protocol == "ckks"):
+    if not scenario.secure_aggregation.uses_ckks:
         return None
     from fedshield.he import KeyOwner
 
@@ -207,7 +206,7 @@ def build_stages(scenario: Scenario, *, sinks: Sequence[EventSink] = (), ckks_pu
     scenario uses protocol 'ckks'; the server never gets more than that."""
     sa = scenario.secure_aggregation
     collector = None
-    if sa.enabled and sa.protocol == "ckks":
+    if sa.uses_ckks:
         from fedshield.he.collect import HeCollector
 
         if ckks_public is None:

@@ -27,7 +27,7 @@ from fedshield.net import fedshield_pb2 as pb
 from fedshield.net import fedshield_pb2_grpc as pb_grpc
 from fedshield.net import signing
 from fedshield.net.codec import STAGE_REQUESTS, decode_stage, encode_stage, npy_bytes, params_to_bytes
-from fedshield.net.config import SiteFile
+from fedshield.net.config import SiteFile, read_key_file
 from fedshield.net.service import SITE_INFO_KEY
 from fedshield.server.events import array_sha256
 
@@ -156,8 +156,7 @@ def build_site(cfg: SiteFile):
 
 def open_ckks_key(cfg: SiteFile, scenario):
     """This site's CKKS secret key, unsealed with its TLS key (protocol 'ckks' only; else None)."""
-    sa = scenario.secure_aggregation
-    if not (sa.enabled and sa.protocol == "ckks"):
+    if not scenario.secure_aggregation.uses_ckks:
         return None
     if cfg.he is None:
         raise ConfigError("The scenario uses secure_aggregation.protocol = 'ckks', so site.toml needs "
@@ -167,11 +166,8 @@ def open_ckks_key(cfg: SiteFile, scenario):
 
     from fedshield.he.keyshare import SealedKey, open_sealed_key
 
-    try:
-        sealed = SealedKey.from_json(Path(cfg.he.sealed_key).read_text())
-    except FileNotFoundError:
-        raise ConfigError(f"[he] sealed_key {cfg.he.sealed_key!r} does not exist; copy this site's "
-                          "<site>.ckks-key.json from the key steward there.") from None
+    sealed = SealedKey.from_json(read_key_file(cfg.he.sealed_key, section="[he] sealed_key",
+                                               fix="copy this site's <site>.ckks-key.json from the key steward there."))
     t = cfg.tls
     return open_sealed_key(sealed, site_cert=x509.load_pem_x509_certificate(Path(t.cert).read_bytes()),
                            site_key=load_key(t.key), ca_cert=x509.load_pem_x509_certificate(Path(t.ca_cert).read_bytes()))

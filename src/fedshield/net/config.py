@@ -139,3 +139,11 @@ def load_server_config(path: str | Path) -> ServerFile:
 
 def load_site_config(path: str | Path) -> SiteFile:
     return _load(path, SiteFile, "site")
+
+
+def read_key_file(path: str, *, section: str, fix: str) -> str:
+    """The text of a key file a config names; a missing one is a ConfigError that says where it comes from."""
+    try:
+        return Path(path).read_text()
+    except FileNotFoundError:
+        raise ConfigError(f"{section} {path!r} does not exist; {fix}") from None

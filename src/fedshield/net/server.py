@@ -27,7 +27,7 @@ from fedshield.config import Scenario, load_scenario
 from fedshield.errors import ConfigError, PrivacyBudgetExceeded, ProtocolError
 from fedshield.net import checkpoint
 from fedshield.net.auth import Authenticator
-from fedshield.net.config import ServerFile
+from fedshield.net.config import ServerFile, read_key_file
 from fedshield.net.coordinator import Coordinator
 from fedshield.net.interceptors import AccessInterceptor
 from fedshield.net.service import FedShieldService, build_server, limit_malloc_arenas, server_credentials
@@ -86,8 +86,7 @@ def build_stages(scenario: Scenario, transport, model_factory, sinks=(), central
 
 def load_ckks_public(cfg: ServerFile, scenario: Scenario):
     """The consortium's public CKKS key, verified against the CA (protocol 'ckks' only; else None)."""
-    sa = scenario.secure_aggregation
-    if not (sa.enabled and sa.protocol == "ckks"):
+    if not scenario.secure_aggregation.uses_ckks:
         return None
     if cfg.he is None:
         raise ConfigError("The scenario uses secure_aggregation.protocol = 'ckks', so server.toml needs "
@@ -98,11 +97,8 @@ def load_ckks_public(cfg: ServerFile, scenario: Scenario):
     from fedshield.he.collect import CkksPublicKey
     from fedshield.he.keyshare import PublicKeyBundle, verify_public_bundle
 
-    try:
-        bundle = PublicKeyBundle.from_json(Path(cfg.he.public_key).read_text())
-    except FileNotFoundError:
-        raise ConfigError(f"[he] public_key {cfg.he.public_key!r} does not exist; copy the steward's "
-                          "public.ckks.json there.") from None
+    bundle = PublicKeyBundle.from_json(read_key_file(cfg.he.public_key, section="[he] public_key",
+                                                     fix="copy the key steward's public.ckks.json there."))
     verify_public_bundle(bundle, ca_cert=x509.load_pem_x509_certificate(Path(cfg.tls.ca_cert).read_bytes()))
     return CkksPublicKey(bundle.context, bundle.params, bundle.key_id)
 
