@@ -18,17 +18,19 @@ venv: $(STAMP)
 FS := $(VENV)/bin/fedshield
 
 # The demo grows with the product: train, attack vs. defend, spend a privacy
-# budget, verify the audit ledger, write the compliance reports.
+# budget, aggregate securely, verify the audit ledger, write the compliance reports.
 demo: $(STAMP)
-	@echo "== 1/5 the embedded default: breast-cancer over 5 hospitals"
+	@echo "== 1/6 the embedded default: breast-cancer over 5 hospitals"
 	$(FS) simulate --out runs/demo
-	@echo "== 2/5 red team: 3 of 10 hospitals malicious, FedAvg vs. FedShield's defense"
+	@echo "== 2/6 red team: 3 of 10 hospitals malicious, FedAvg vs. FedShield's defense"
 	$(FS) redteam examples/demo/redteam.toml --out runs/demo-redteam
-	@echo "== 3/5 differential privacy: DP-SGD at every hospital, epsilon 3, and its utility cost"
+	@echo "== 3/6 differential privacy: DP-SGD at every hospital, epsilon 3, and its utility cost"
 	$(FS) simulate examples/demo/privacy.toml --out runs/demo-dp
-	@echo "== 4/5 the tamper-evident audit ledger of run 1"
+	@echo "== 4/6 secure aggregation (SecAgg+): the server unmasks only the sum, same model as step 1"
+	$(FS) simulate examples/demo/secure.toml --out runs/demo-secure
+	@echo "== 5/6 the tamper-evident audit ledger of run 1"
 	$(FS) audit verify runs/demo/ledger.sqlite --public-key runs/demo/coordinator.pub
-	@echo "== 5/5 transparency report and privacy impact assessment"
+	@echo "== 6/6 transparency report and privacy impact assessment"
 	$(FS) report runs/demo
 	$(FS) report runs/demo-dp
 	@echo "Open runs/demo/report.html, runs/demo-redteam/scorecard.html, runs/demo-dp/report.html, runs/demo-dp/pia.html"

@@ -104,6 +104,9 @@ def _run_in(scenario, args, console, out: Path, work: Path) -> int:
     console.print(table)
     if "privacy" in result.extra:
         _print_privacy(console, scenario, result)
+    if "secure_aggregation" in result.extra:
+        sa = result.extra["secure_aggregation"]
+        console.print(f"[bold]Secure aggregation[/] ({sa['protocol']}): {sa['summary']}")
     include: tuple[Path, ...] = ()
     if sink is not None:
         if result.history:

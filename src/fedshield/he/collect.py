@@ -171,8 +171,12 @@ class HeCollector:
 
     def describe(self) -> dict[str, Any]:
         """The metrics.json section: the protocol and what each site's ciphertext cost last round."""
+        sizes = list(self.last_bytes_per_site.values())
+        summary = (f"last round the server added {len(sizes)} ciphertexts ({max(sizes, default=0) / 1024:.0f} KiB "
+                   f"each) holding no secret key; key holder {self.last_decryptor} decrypted only their sum")
         return {
             "protocol": "CKKS homomorphic encryption (TenSEAL); the server adds ciphertexts only",
+            "summary": summary,
             "bucket_size": None,
             "key_id": self.public_key.key_id,
             "last_round_decrypted_by": self.last_decryptor,

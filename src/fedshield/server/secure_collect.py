@@ -102,8 +102,13 @@ class SecureCollector:
 
     def describe(self) -> dict[str, Any]:
         """The metrics.json section: the protocol and the public facts of the last round's buckets."""
+        ok = [b for b in self.last_report if b.failed is None]
+        summary = (f"last round the server unmasked {len(ok)} sum(s) of "
+                   f"{'/'.join(str(len(b.survivors)) for b in ok) or 0} site(s), never one site's update "
+                   f"(4 bytes per parameter uploaded)")
         return {
             "protocol": "SecAgg+ (X25519 key agreement, Shamir t-of-k, AES-CTR masks)",
+            "summary": summary,
             "bucket_size": self.bucket_size,
             "last_round_buckets": [asdict(b) for b in self.last_report],
         }
