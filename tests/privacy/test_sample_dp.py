@@ -54,6 +54,21 @@ def test_seeded_training_is_reproducible():
     assert torch.equal(*outs)
 
 
+def test_image_augmentation_applies_under_dp_sgd_and_is_seeded():
+    # the option used to be silently ignored by the DP trainer: now it shifts each sampled image
+    rng = np.random.default_rng(0)
+    x = rng.random((40, 1, 8, 8)).astype(np.float32)
+    y = (x[:, 0, :4].mean(axis=(1, 2)) > 0.5).astype(np.int64)
+    outs = {}
+    for shift in (0, 2, 2):
+        model = create_model("cnn", input_shape=(1, 8, 8), seed=0, channels=8)
+        cfg = TrainConfig(local_steps=5, batch_size=4, learning_rate=0.1, augment_shift_px=shift)
+        _trainer(noise=1e-6, budget=float("inf"))(model, x, y, cfg, seed=3)
+        outs.setdefault(shift, []).append(torch.cat([p.detach().flatten() for p in model.parameters()]))
+    assert not torch.allclose(outs[0][0], outs[2][0])
+    assert torch.equal(outs[2][0], outs[2][1])
+
+
 def test_noise_is_added():
     x, y = _data()
     outs = []

@@ -23,7 +23,7 @@ from opacus.validators import ModuleValidator
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
-from fedshield.client.trainer import TrainConfig, _make_optimizer, positive_class_weight
+from fedshield.client.trainer import TrainConfig, _make_optimizer, positive_class_weight, random_shift
 from fedshield.errors import ConfigError, PrivacyBudgetExceeded
 from fedshield.privacy.accountants import Accountant
 from fedshield.privacy.noise import secure_normal, secure_uniform
@@ -125,9 +125,14 @@ class DPSGDTrainer:
             opt.add_noise = types.MethodType(_secure_add_noise, opt)
         pos_weight = torch.tensor(positive_class_weight(y)) if cfg.class_weighting else None
         criterion = nn.BCEWithLogitsLoss(pos_weight=pos_weight)
+        # Augmentation transforms each sampled record before its own gradient is clipped, so the
+        # guarantee is unchanged; its randomness is not part of the mechanism (a seeded generator).
+        aug = torch.Generator().manual_seed(seed + 1) if cfg.augment_shift_px else None
         losses, done = [], 0
         while done < cfg.local_steps:
             for xb, yb in dploader:
+                if aug is not None and xb.ndim == 4 and len(xb):
+                    xb = random_shift(xb, cfg.augment_shift_px, aug)
                 opt.zero_grad(set_to_none=True)
                 out = gmodel(xb)
                 if len(xb) == 0:  # an empty Poisson batch still takes a (pure-noise) step
