@@ -31,6 +31,18 @@ def test_example_configs_load_and_unknown_keys_refused(tmp_path):
         load_server_config(tmp_path / "missing.toml")
 
 
+def test_he_key_paths_resolve_against_the_config_file(tmp_path):
+    # the examples' commented [he] sections, switched on: paths are relative to each file's folder
+    for name, key in (("server.toml", "public_key"), ("site.toml", "sealed_key")):
+        text = (REPO / "examples/deploy" / name).read_text().replace("# [he]", "[he]")
+        text = text.replace(f"# {key} =", f"{key} =")
+        (tmp_path / name).write_text(text)
+        load = load_server_config if name == "server.toml" else load_site_config
+        cfg = load(tmp_path / name)
+        got = getattr(cfg.he, key)
+        assert Path(got).is_absolute() and Path(got).parent == tmp_path / "ckks-keys", got
+
+
 def test_codec_refuses_nan_and_wrong_size():
     x = np.arange(5, dtype=np.float32)
     assert np.array_equal(bytes_to_params(params_to_bytes(x), 5), x)
