@@ -62,3 +62,15 @@ def test_report_refuses_a_tampered_ledger(run_dir, tmp_path, capsys):
 def test_report_on_missing_dir_is_a_data_error(tmp_path, capsys):
     assert main(["report", str(tmp_path / "nothing")]) == 3
     assert "fedshield simulate --out" in capsys.readouterr().err
+
+
+def test_pia_names_the_secure_aggregation_protocol():
+    from fedshield.reports.controls import active_controls
+
+    for protocol, words in (("secagg+", "unmasks only sums"), ("ckks", "only the sites hold the secret key")):
+        c = active_controls({"secure_aggregation": {"enabled": True, "protocol": protocol}}, ledger_verified=False)
+        assert c["secure_aggregation_protocol"] == protocol
+        from fedshield.reports.pia import _SECURE_PROTOCOLS
+
+        assert words in _SECURE_PROTOCOLS[protocol]
+    assert active_controls({}, ledger_verified=False)["secure_aggregation_protocol"] is None

@@ -29,6 +29,7 @@ def active_controls(config: dict[str, Any], *, ledger_verified: bool, deployment
         "dp_epsilon": privacy.get("epsilon"),
         "dp_delta": privacy.get("delta"),
         "secure_aggregation": bool(secagg.get("enabled", False)),
+        "secure_aggregation_protocol": secagg.get("protocol", "secagg+") if secagg.get("enabled") else None,
         "audit_ledger": ledger_verified,
         "mutual_tls": bool(deployment.get("mutual_tls", False)),
         "enrollment": bool(deployment.get("enrollment", False)),

@@ -12,6 +12,12 @@ from typing import Any
 HIGH, MEDIUM, LOW, NA = "high", "medium", "low", "not applicable"
 
 
+_SECURE_PROTOCOLS = {
+    "secagg+": "SecAgg+ masking: the coordinator unmasks only sums of sites",
+    "ckks": "CKKS encryption: the coordinator adds ciphertexts; only the sites hold the secret key",
+}
+
+
 def _rate_inversion(c: dict) -> tuple[str, str]:
     if c["differential_privacy"] and (c["dp_epsilon"] or 1e9) <= 8:
         return LOW, f"DP ({c['dp_mode']}-level, epsilon={c['dp_epsilon']}) bounds what one update reveals"
@@ -72,7 +78,8 @@ def assess(transparency: dict[str, Any]) -> dict[str, Any]:
         f"Aggregation: {c['aggregation']}" + (f" after {', '.join(c['pre_aggregators'])}" if c["pre_aggregators"] else "") + ".",
         "Update screening: " + ("on" if c["screening"] else "off (gap)") + ".",
         "Differential privacy: " + (f"{c['dp_mode']}-level, epsilon={c['dp_epsilon']}, delta={c['dp_delta']}" if c["differential_privacy"] else "off (gap)") + ".",
-        "Secure aggregation: " + ("on" if c["secure_aggregation"] else "off") + ".",
+        "Secure aggregation: " + (f"on ({_SECURE_PROTOCOLS.get(c.get('secure_aggregation_protocol'), 'on')})"
+                                  if c["secure_aggregation"] else "off") + ".",
         "Audit ledger: " + (f"verified, {ledger['entries']} entries, signed root {ledger['signed_tree_head']['root_hash'][:16]}..." if ledger and ledger.get("signed_tree_head") else "none (gap)") + ".",
     ]
     return {
