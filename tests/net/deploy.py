@@ -81,13 +81,20 @@ def stop_all(procs) -> None:
             p.wait(10)
 
 
-def run_deployment(root: Path, con: Consortium, scenario: Path, *, timeout_s: float) -> None:
-    """One server and the four heart-disease site processes, to completion (state in root/state)."""
-    server, port = start_server(server_file(root, con, scenario), root / "server.log")
+def _append(path: Path, text: str) -> Path:
+    path.write_text(path.read_text() + text)
+    return path
+
+
+def run_deployment(root: Path, con: Consortium, scenario: Path, *, timeout_s: float, server_toml: str = "",
+                   site_toml=lambda site: "") -> None:
+    """One server and the four heart-disease site processes, to completion (state in root/state);
+    ``server_toml`` / ``site_toml(site)`` add sections to their config files."""
+    server, port = start_server(_append(server_file(root, con, scenario), server_toml), root / "server.log")
     procs = [server]
     try:
         for s in HEART_SITES:
-            procs.append(start_site(site_file(root, con, scenario, s, port), root / f"{s}.log"))
+            procs.append(start_site(_append(site_file(root, con, scenario, s, port), site_toml(s)), root / f"{s}.log"))
         assert server.wait(timeout=timeout_s) == 0, (root / "server.log").read_text()[-3000:]
         for p in procs[1:]:
             assert p.wait(timeout=30) == 0
