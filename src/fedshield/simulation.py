@@ -120,7 +120,7 @@ def build_federation(
     )
     honest = [make_site(scenario, sd, i, model_factory) for i, sd in enumerate(dataset.sites)]
     ckks_key = _sites_ckks_key(scenario)
-    stages = build_stages(scenario, sinks=sinks, ckks_public=ckks_public_of(ckks_key) if ckks_key else None)
+    stages = build_stages(scenario, sinks=sinks, ckks_public=ckks_key.public_key() if ckks_key else None)
     state = ServerState(run_id=run_id_for(scenario), parameters=get_flat_params(model_factory()))
     federation = Federation(scenario, dataset, honest, None, stages, state, model_factory)
     # Privacy first, on the sites themselves (DP-SGD replaces their local trainer;
@@ -149,18 +149,12 @@ def make_site(scenario: Scenario, data, index: int, model_factory: Callable[[], 
 
 def _sites_ckks_key(scenario: Scenario):
     """In simulation the sites' side generates the CKKS key pair (over the network, `fedshield he-keys`
-    seals it to each site's certificate); the server's stages get only ``ckks_public_of`` it."""
+    seals it to each site's certificate); the server's stages get only its ``public_key()``."""
     if not scenario.secure_aggregation.uses_ckks:
         return None
     from fedshield.he import KeyOwner
 
     return KeyOwner()
-
-
-def ckks_public_of(key) -> Any:
-    from fedshield.he.collect import CkksPublicKey
-
-    return CkksPublicKey(key.public_context(), key.params, key.key_id)
 
 
 def secure_role(scenario: Scenario, site: Any, *, ckks_key: Any = None, site_ids: Sequence[str] | None = None) -> Any:

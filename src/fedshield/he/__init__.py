@@ -13,6 +13,7 @@ only using it raises a ConfigError that says how to install it.
 
 from fedshield.he.ckks import (
     CkksParams,
+    CkksPublicKey,
     EncryptedUpdate,
     HeAggregator,
     KeyOwner,
@@ -20,4 +21,5 @@ from fedshield.he.ckks import (
     tenseal_available,
 )
 
-__all__ = ["CkksParams", "EncryptedUpdate", "HeAggregator", "KeyOwner", "encrypt_update", "tenseal_available"]
+__all__ = ["CkksParams", "CkksPublicKey", "EncryptedUpdate", "HeAggregator", "KeyOwner", "encrypt_update",
+           "tenseal_available"]

@@ -41,7 +41,7 @@ import numpy as np
 
 from fedshield.errors import ConfigError, ProtocolError, SecurityError, param_error
 
-__all__ = ["CkksParams", "KeyOwner", "EncryptedUpdate", "HeAggregator", "encrypt_update", "tenseal_available"]
+__all__ = ["CkksParams", "CkksPublicKey", "KeyOwner", "EncryptedUpdate", "HeAggregator", "encrypt_update", "tenseal_available"]
 
 
 def _ts() -> Any:
@@ -93,6 +93,15 @@ class CkksParams:
         """Largest |w * x| one site may encrypt so that max_contributors of them still decode."""
         data_bits = self.coeff_mod_bit_sizes[0]
         return 2.0 ** (data_bits - self.scale_bits - 1) / self.max_contributors
+
+
+@dataclass(frozen=True)
+class CkksPublicKey:
+    """What the coordinator holds: the public context and its id (SHA-256 of the context)."""
+
+    context: bytes
+    params: CkksParams
+    key_id: str
 
 
 @dataclass(frozen=True)
@@ -157,6 +166,9 @@ class KeyOwner:
     def public_context(self) -> bytes:
         """The serialized context without the secret key (safe to give the server and sites)."""
         return self._public_bytes
+
+    def public_key(self) -> CkksPublicKey:
+        return CkksPublicKey(self._public_bytes, self.params, self.key_id)
 
     def encryption_context(self) -> Any:
         """A public-only TenSEAL context object, for this site's own encryption."""

@@ -30,20 +30,11 @@ import numpy as np
 
 from fedshield.client.secagg_role import clip_update
 from fedshield.errors import ProtocolError, SecurityError
-from fedshield.he.ckks import CkksParams, EncryptedUpdate, HeAggregator, KeyOwner, encrypt_update
+from fedshield.he.ckks import CkksParams, CkksPublicKey, EncryptedUpdate, HeAggregator, KeyOwner, encrypt_update
 from fedshield.messages import FitIns, SiteFailure
 from fedshield.server.engine import Collection
 
-__all__ = ["CkksPublicKey", "HeBegin", "HeDecryptRequest", "HeDecrypted", "HeSiteRole", "HeCollector"]
-
-
-@dataclass(frozen=True)
-class CkksPublicKey:
-    """What the coordinator holds: the public context and its id (SHA-256 of the context)."""
-
-    context: bytes
-    params: CkksParams
-    key_id: str
+__all__ = ["HeBegin", "HeDecryptRequest", "HeDecrypted", "HeSiteRole", "HeCollector"]
 
 
 @dataclass(frozen=True)

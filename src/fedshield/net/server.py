@@ -94,7 +94,7 @@ def load_ckks_public(cfg: ServerFile, scenario: Scenario):
                           "wrote with `fedshield he-keys` (the server must never hold the secret key).")
     from cryptography import x509
 
-    from fedshield.he.collect import CkksPublicKey
+    from fedshield.he.ckks import CkksPublicKey
     from fedshield.he.keyshare import PublicKeyBundle, verify_public_bundle
 
     bundle = PublicKeyBundle.from_json(read_key_file(cfg.he.public_key, section="[he] public_key",
