@@ -41,7 +41,8 @@ import numpy as np
 
 from fedshield.errors import ConfigError, ProtocolError, SecurityError, param_error
 
-__all__ = ["CkksParams", "CkksPublicKey", "KeyOwner", "EncryptedUpdate", "HeAggregator", "encrypt_update", "tenseal_available"]
+__all__ = ["CkksParams", "CkksPublicKey", "KeyOwner", "EncryptedUpdate", "HeAggregator", "encrypt_update",
+           "tenseal_available"]
 
 
 def _ts() -> Any:

@@ -169,8 +169,9 @@ def open_ckks_key(cfg: SiteFile, scenario):
     sealed = SealedKey.from_json(read_key_file(cfg.he.sealed_key, section="[he] sealed_key",
                                                fix="copy this site's <site>.ckks-key.json from the key steward there."))
     t = cfg.tls
-    return open_sealed_key(sealed, site_cert=x509.load_pem_x509_certificate(Path(t.cert).read_bytes()),
-                           site_key=load_key(t.key), ca_cert=x509.load_pem_x509_certificate(Path(t.ca_cert).read_bytes()))
+    pem = x509.load_pem_x509_certificate
+    return open_sealed_key(sealed, site_cert=pem(Path(t.cert).read_bytes()), site_key=load_key(t.key),
+                           ca_cert=pem(Path(t.ca_cert).read_bytes()))
 
 
 class SiteRunner:
