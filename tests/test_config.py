@@ -55,3 +55,16 @@ def test_examples_load():
             load_redteam(p)  # a scenario plus its [redteam] table
         else:
             load_scenario(p)
+
+
+@pytest.mark.parametrize("model, match", [
+    ({"name": "cnn", "params": {"channels": 12}}, "'channels' parameter of model 'cnn' must be a multiple of 8"),
+    ({"name": "cnn", "params": {"chanels": 8}}, "has no parameter 'chanels'"),
+    ({"name": "mlp", "params": {"dropout": 1.5}}, "'dropout' parameter of model 'mlp'"),
+    ({"name": "logistic", "params": {"hidden_units": 4}}, "its parameters: none"),
+])
+def test_model_parameters_are_checked_at_load_time(model, match):
+    # they used to surface as a torch error in the first site's constructor
+    with pytest.raises(ConfigError, match=match):
+        validate_scenario({"model": model})
+    validate_scenario({"model": {"name": "cnn", "params": {"channels": 16}}})

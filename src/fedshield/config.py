@@ -126,6 +126,7 @@ class Scenario(_Section):
         """Aggregator, pre-aggregator and screener names and parameters are checked
         now, by building them once, so that a typo never reaches round 1."""
         from fedshield.aggregation import create_aggregator, create_pre_aggregator
+        from fedshield.models.spec import check_model_params
         from fedshield.screening import create_screener
 
         try:
@@ -135,6 +136,7 @@ class Scenario(_Section):
                     raise ConfigError(f"aggregation.pre[{i}] needs a 'name' key, e.g. {{ name = \"nnm\", f = 1 }}")
                 create_pre_aggregator(pre["name"], **{k: v for k, v in pre.items() if k != "name"})
             create_screener(self.screening.name, **self.screening.params)
+            check_model_params(self.model.name, self.model.params)
         except ConfigError as exc:
             raise ValueError(str(exc)) from None
         sa = self.secure_aggregation

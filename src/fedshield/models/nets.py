@@ -57,6 +57,8 @@ class SmallCNN(nn.Module):
         super().__init__()
         if len(input_shape) != 3:
             raise param_error("input_shape", "SmallCNN", "(channels, height, width)", input_shape)
+        if not (isinstance(channels, int) and channels >= 8 and channels % 8 == 0):
+            raise param_error("channels", "SmallCNN", "a multiple of 8 (GroupNorm uses 8 groups)", channels)
         c, h, w = input_shape
         self.features = nn.Sequential(
             nn.Conv2d(c, channels, 3, padding=1),
