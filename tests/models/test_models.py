@@ -34,3 +34,11 @@ def test_bad_inputs_are_refused():
         set_flat_params(m, np.zeros(5, np.float32))
     with pytest.raises(ConfigError, match="finite"):
         set_flat_params(m, np.array([0, np.nan, 0, 0], np.float32))
+
+
+def test_cnn_on_tabular_data_says_which_model_to_use():
+    from fedshield.errors import ConfigError
+    from fedshield.models import create_model
+
+    with pytest.raises(ConfigError, match="use 'logistic' or 'mlp' for tabular data"):
+        create_model("cnn", input_shape=(30,), seed=0)

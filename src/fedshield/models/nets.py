@@ -56,7 +56,8 @@ class SmallCNN(nn.Module):
     def __init__(self, *, input_shape: tuple[int, ...], channels: int = 32):
         super().__init__()
         if len(input_shape) != 3:
-            raise param_error("input_shape", "SmallCNN", "(channels, height, width)", input_shape)
+            raise param_error("input_shape", "SmallCNN", "(channels, height, width): model 'cnn' is for images "
+                              "(pneumonia); use 'logistic' or 'mlp' for tabular data", input_shape)
         if not (isinstance(channels, int) and channels >= 8 and channels % 8 == 0):
             raise param_error("channels", "SmallCNN", "a multiple of 8 (GroupNorm uses 8 groups)", channels)
         c, h, w = input_shape
