@@ -32,17 +32,6 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(handler=_he_keys)
 
 
-def _cert(path: str):
-    from cryptography import x509
-
-    try:
-        return x509.load_pem_x509_certificate(Path(path).read_bytes())
-    except FileNotFoundError:
-        raise ConfigError(f"Certificate {path!r} does not exist.") from None
-    except ValueError:
-        raise ConfigError(f"{path!r} is not a PEM certificate.") from None
-
-
 def _he_keys(args) -> int:
     from cryptography.hazmat.primitives import serialization
     from cryptography.hazmat.primitives.asymmetric import ec
@@ -50,9 +39,9 @@ def _he_keys(args) -> int:
     from fedshield.he import CkksParams, KeyOwner
     from fedshield.he.keyshare import seal_key, sign_public_bundle
     from fedshield.pki._files import write_private, write_public
-    from fedshield.pki.identity import identity_of, verify_chain
+    from fedshield.pki.identity import identity_of, load_certificate, verify_chain
 
-    ca, steward = _cert(args.ca_cert), _cert(args.cert)
+    ca, steward = load_certificate(args.ca_cert), load_certificate(args.cert)
     try:
         key = serialization.load_pem_private_key(Path(args.key).read_bytes(), password=None)
     except (FileNotFoundError, ValueError, TypeError):
@@ -64,7 +53,7 @@ def _he_keys(args) -> int:
     if identity_of(steward).role != "site":
         raise ConfigError("The key steward must be a site (role 'site'); the coordinator must never generate "
                           "or hold the CKKS secret key.")
-    recipients = {identity_of(c).subject_id: c for c in [steward, *map(_cert, args.site_cert)]}
+    recipients = {identity_of(c).subject_id: c for c in [steward, *map(load_certificate, args.site_cert)]}
     out = Path(args.out)
     targets = [out / "public.ckks.json", *(out / f"{sid}.ckks-key.json" for sid in recipients)]
     clash = [str(t) for t in targets if t.exists()]

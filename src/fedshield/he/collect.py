@@ -144,8 +144,7 @@ class HeSiteRole:
             raise refuse(f"the aggregate has {req.aggregate.dim_params} parameters, this round's model "
                          f"{self._contributed[where]}")
         self._decrypted.add(where)
-        mean, weight = self.key.decrypt_mean(req.aggregate, expected_contributors=self.min_contributors,
-                                             contributors=len(contributors))
+        mean, weight = self.key.decrypt_mean(req.aggregate)
         return HeDecrypted(self.site_id, req.round_num, mean, weight)
 
 

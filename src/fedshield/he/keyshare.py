@@ -66,6 +66,14 @@ def _unb64(value: Any, what: str) -> bytes:
         raise VerificationError(f"The {what} is not valid base64; the file is damaged or was edited.") from None
 
 
+def _json_object(text: str, *, not_json: str) -> dict[str, Any]:
+    try:
+        raw = json.loads(text)
+    except ValueError:
+        raise VerificationError(not_json) from None
+    return raw if isinstance(raw, dict) else {}
+
+
 def _params_dict(params: CkksParams) -> dict[str, Any]:
     return {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(params).items()}
 
@@ -127,12 +135,9 @@ class PublicKeyBundle:
 
     @classmethod
     def from_json(cls, text: str) -> PublicKeyBundle:
-        try:
-            raw = json.loads(text)
-        except ValueError:
-            raise VerificationError("The CKKS public key file is not JSON; use the file `fedshield he-keys` "
-                                    "wrote (public.ckks.json).") from None
-        if not isinstance(raw, dict) or raw.get("format") != PUBLIC_FORMAT:
+        raw = _json_object(text, not_json="The CKKS public key file is not JSON; use the file `fedshield he-keys` "
+                                          "wrote (public.ckks.json).")
+        if raw.get("format") != PUBLIC_FORMAT:
             raise VerificationError(f"The CKKS public key file must have format {PUBLIC_FORMAT!r}.")
         bundle = cls(_unb64(raw.get("context"), "public context"), _params_of(raw.get("params")),
                      str(raw.get("steward_cert", "")).encode("ascii"), _unb64(raw.get("signature"), "signature"))
@@ -185,13 +190,9 @@ class SealedKey:
 
     @classmethod
     def from_json(cls, text: str) -> SealedKey:
-        try:
-            raw = json.loads(text)
-        except ValueError:
-            raise VerificationError("The sealed CKKS key is not JSON; use the file `fedshield he-keys` wrote "
-                                    "for this site (<site>.ckks-key.json).") from None
-        if not isinstance(raw, dict) or not isinstance(raw.get("header"), dict) or \
-                raw["header"].get("format") != SEALED_FORMAT:
+        raw = _json_object(text, not_json="The sealed CKKS key is not JSON; use the file `fedshield he-keys` wrote "
+                                          "for this site (<site>.ckks-key.json).")
+        if not isinstance(raw.get("header"), dict) or raw["header"].get("format") != SEALED_FORMAT:
             raise VerificationError(f"The sealed CKKS key must carry a header of format {SEALED_FORMAT!r}.")
         return cls(raw["header"], str(raw.get("steward_cert", "")).encode("ascii"),
                    _unb64(raw.get("ephemeral_public"), "ephemeral key"), _unb64(raw.get("nonce"), "nonce"),

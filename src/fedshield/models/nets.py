@@ -58,8 +58,6 @@ class SmallCNN(nn.Module):
         if len(input_shape) != 3:
             raise param_error("input_shape", "SmallCNN", "(channels, height, width): model 'cnn' is for images "
                               "(pneumonia); use 'logistic' or 'mlp' for tabular data", input_shape)
-        if not (isinstance(channels, int) and channels >= 8 and channels % 8 == 0):
-            raise param_error("channels", "SmallCNN", "a multiple of 8 (GroupNorm uses 8 groups)", channels)
         c, h, w = input_shape
         self.features = nn.Sequential(
             nn.Conv2d(c, channels, 3, padding=1),

@@ -162,16 +162,14 @@ def open_ckks_key(cfg: SiteFile, scenario):
         raise ConfigError("The scenario uses secure_aggregation.protocol = 'ckks', so site.toml needs "
                           "[he] sealed_key = \"<site>.ckks-key.json\": this site's secret key, sealed to its "
                           "certificate by the key steward's `fedshield he-keys`.")
-    from cryptography import x509
-
     from fedshield.he.keyshare import SealedKey, open_sealed_key
+    from fedshield.pki.identity import load_certificate
 
     sealed = SealedKey.from_json(read_key_file(cfg.he.sealed_key, section="[he] sealed_key",
                                                fix="copy this site's <site>.ckks-key.json from the key steward there."))
     t = cfg.tls
-    pem = x509.load_pem_x509_certificate
-    return open_sealed_key(sealed, site_cert=pem(Path(t.cert).read_bytes()), site_key=load_key(t.key),
-                           ca_cert=pem(Path(t.ca_cert).read_bytes()))
+    return open_sealed_key(sealed, site_cert=load_certificate(t.cert), site_key=load_key(t.key),
+                           ca_cert=load_certificate(t.ca_cert))
 
 
 class SiteRunner:

@@ -92,14 +92,13 @@ def load_ckks_public(cfg: ServerFile, scenario: Scenario):
         raise ConfigError("The scenario uses secure_aggregation.protocol = 'ckks', so server.toml needs "
                           "[he] public_key = \"public.ckks.json\": the public half that a site's key steward "
                           "wrote with `fedshield he-keys` (the server must never hold the secret key).")
-    from cryptography import x509
-
     from fedshield.he.ckks import CkksPublicKey
     from fedshield.he.keyshare import PublicKeyBundle, verify_public_bundle
+    from fedshield.pki.identity import load_certificate
 
     bundle = PublicKeyBundle.from_json(read_key_file(cfg.he.public_key, section="[he] public_key",
                                                      fix="copy the key steward's public.ckks.json there."))
-    verify_public_bundle(bundle, ca_cert=x509.load_pem_x509_certificate(Path(cfg.tls.ca_cert).read_bytes()))
+    verify_public_bundle(bundle, ca_cert=load_certificate(cfg.tls.ca_cert))
     return CkksPublicKey(bundle.context, bundle.params, bundle.key_id)
 
 

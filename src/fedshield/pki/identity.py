@@ -10,13 +10,14 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 from dataclasses import dataclass
+from pathlib import Path
 
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from fedshield.errors import VerificationError
+from fedshield.errors import ConfigError, VerificationError
 from fedshield.pki.ca import ROLES
 
 
@@ -31,6 +32,16 @@ class Identity:
 
     def public_key(self) -> ec.EllipticCurvePublicKey:
         return self.certificate.public_key()  # type: ignore[return-value]
+
+
+def load_certificate(path: str | Path) -> x509.Certificate:
+    """A PEM certificate from a file named in a config or on the command line."""
+    try:
+        return x509.load_pem_x509_certificate(Path(path).read_bytes())
+    except FileNotFoundError:
+        raise ConfigError(f"Certificate {str(path)!r} does not exist.") from None
+    except ValueError:
+        raise ConfigError(f"{str(path)!r} is not a PEM certificate.") from None
 
 
 def fingerprint(cert: x509.Certificate) -> str:
