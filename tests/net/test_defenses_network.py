@@ -173,28 +173,24 @@ def test_secure_aggregation_over_grpc_matches_simulation(tmp_path, shared_data_d
 CKKS = '\n[secure_aggregation]\nenabled = true\nprotocol = "ckks"\nclip_range = 0.5\nmin_contributors = 3\n'
 
 
-def _ckks_keys(tmp_path, con) -> Path:
-    """cleveland is the key steward; the coordinator only ever gets the public half."""
+def _ckks_setup(tmp_path, data_dir):
+    """A consortium, keys from `fedshield he-keys` (cleveland is the key steward; the coordinator only
+    ever gets the public half), a CKKS scenario, and the [he] sections for server.toml and site.toml."""
     from fedshield.cli.main import main
 
+    pytest.importorskip("tenseal")
+    con = make_consortium(tmp_path / "pki")
     issued, keys = con.dir / "issued", tmp_path / "ckks-keys"
     assert main(["he-keys", "--ca-cert", str(con.dir / "ca.crt"), "--cert", str(issued / "cleveland.crt"),
                  "--key", str(issued / "cleveland.key"), "--out", str(keys),
                  *[a for s in HEART_SITES[1:] for a in ("--site-cert", str(issued / f"{s}.crt"))]]) == 0
-    return keys
-
-
-def _he_toml(keys: Path):
-    return f'[he]\npublic_key = "{keys / "public.ckks.json"}"\n', \
-        lambda s: f'[he]\nsealed_key = "{keys / f"{s}.ckks-key.json"}"\n'
+    return (con, _scenario(tmp_path, data_dir, CKKS, rounds=2), f'[he]\npublic_key = "{keys / "public.ckks.json"}"\n',
+            lambda s: f'[he]\nsealed_key = "{keys / f"{s}.ckks-key.json"}"\n')
 
 
 @pytest.mark.network
 def test_ckks_over_grpc_with_keys_sealed_to_the_sites_matches_simulation(tmp_path, shared_data_dir):
-    pytest.importorskip("tenseal")
-    con = make_consortium(tmp_path / "pki")
-    server_toml, site_toml = _he_toml(_ckks_keys(tmp_path, con))
-    sc_path = _scenario(tmp_path, shared_data_dir, CKKS, rounds=2)
+    con, sc_path, server_toml, site_toml = _ckks_setup(tmp_path, shared_data_dir)
     run, metrics, final = _run(tmp_path, sc_path, con=con, server_toml=server_toml, site_toml=site_toml)
     sim = simulate(load_scenario(sc_path))
     assert run.stopped_early is None and [h["participants"] for h in run.history] == [HEART_SITES] * 2
@@ -207,10 +203,7 @@ def test_ckks_over_grpc_with_keys_sealed_to_the_sites_matches_simulation(tmp_pat
 @pytest.mark.network
 @pytest.mark.slow
 def test_ckks_deployment_of_processes_with_keys_from_the_cli(tmp_path, shared_data_dir):
-    pytest.importorskip("tenseal")
-    con = make_consortium(tmp_path / "pki")
-    server_toml, site_toml = _he_toml(_ckks_keys(tmp_path, con))
-    sc_path = _scenario(tmp_path, shared_data_dir, CKKS, rounds=2)
+    con, sc_path, server_toml, site_toml = _ckks_setup(tmp_path, shared_data_dir)
     run_deployment(tmp_path, con, sc_path, timeout_s=200, server_toml=server_toml, site_toml=site_toml)
     metrics = json.loads((tmp_path / "state" / "metrics.json").read_text())
     assert metrics["stopped_early"] is None and len(metrics["history"]) == 2
