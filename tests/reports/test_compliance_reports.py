@@ -74,3 +74,17 @@ def test_pia_names_the_secure_aggregation_protocol():
 
         assert words in _SECURE_PROTOCOLS[protocol]
     assert active_controls({}, ledger_verified=False)["secure_aggregation_protocol"] is None
+
+
+def test_pia_flags_small_local_batches_under_secure_aggregation():
+    from fedshield.reports.controls import active_controls
+    from fedshield.reports.pia import _rate_inversion
+
+    def rate(batch):
+        return _rate_inversion(active_controls({"secure_aggregation": {"enabled": True},
+                                                "client": {"batch_size": batch}}, ledger_verified=False))
+
+    level, why = rate(1)
+    assert level == "medium" and "batches of 1 record(s)" in why
+    level, why = rate(32)
+    assert level == "medium" and "batches of" not in why

@@ -17,6 +17,7 @@ from torch import nn
 
 from fedshield.client.trainer import TrainConfig, predict_proba, train_locally
 from fedshield.data import SiteData
+from fedshield.errors import ProtocolError
 from fedshield.evaluation import binary_metrics
 from fedshield.messages import EvaluateIns, EvaluateRes, FitIns, FitRes
 from fedshield.models.params import get_flat_params, set_flat_params
@@ -26,6 +27,13 @@ class UpdateTransform(Protocol):
     """Changes a site's delta before it leaves the site (DP noise, masking)."""
 
     def __call__(self, delta: np.ndarray, *, round_num: int, num_examples: int) -> np.ndarray: ...
+
+
+# What the coordinator may adjust per round (a learning-rate schedule, never above the
+# site's own rate). Batch size, local steps and the rest stay the site's decision: a
+# coordinator that could ask for one step on a batch of one would receive one patient's
+# gradient, which Inverting Gradients turns back into the X-ray (benchmarks/privacy_attacks.py).
+SERVER_ADJUSTABLE = frozenset({"learning_rate"})
 
 
 def derive_seed(*parts: int) -> int:
@@ -56,9 +64,29 @@ class Site:
         self.local_trainer = train_locally
 
     def _config_for(self, ins: FitIns) -> TrainConfig:
+        """The round's training settings: the site's own, with the learning rate the server
+        may lower. Anything else the server asks about local training is refused (zero trust)."""
         known = {f.name for f in dataclasses.fields(TrainConfig)}
-        overrides = {k: v for k, v in ins.config.items() if k in known}
-        return dataclasses.replace(self.train_config, **overrides) if overrides else self.train_config
+        asked = {k: v for k, v in ins.config.items() if k in known}
+        if not asked:
+            return self.train_config
+        refused = sorted(set(asked) - SERVER_ADJUSTABLE)
+        if refused:
+            shown = ", ".join(f"{k}={asked[k]!r}" for k in refused)
+            raise ProtocolError(
+                f"The server asked site {self.site_id!r} to train round {ins.round_num} with {shown}; refused. "
+                "A site takes its batch size, local steps and the rest of local training from its own "
+                "scenario (a server that could shrink the batch would receive per-patient gradients); "
+                "the server may only lower the learning rate. Fix: change [client] in the consortium's "
+                "scenario instead.")
+        lr = asked["learning_rate"]
+        own = self.train_config.learning_rate
+        if isinstance(lr, bool) or not isinstance(lr, (int, float)) or not 0 < lr <= own:
+            raise ProtocolError(
+                f"The server asked site {self.site_id!r} to train round {ins.round_num} with learning_rate="
+                f"{lr!r}; refused. The server may only lower the learning rate: it must be a number in "
+                f"(0, {own:g}], the site's configured [client] learning_rate.")
+        return dataclasses.replace(self.train_config, learning_rate=float(lr))
 
     def train(self, ins: FitIns) -> tuple[np.ndarray, float]:
         """Local training only; returns (delta, mean loss). Attacks wrap this."""

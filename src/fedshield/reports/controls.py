@@ -30,6 +30,7 @@ def active_controls(config: dict[str, Any], *, ledger_verified: bool, deployment
         "dp_delta": privacy.get("delta"),
         "secure_aggregation": bool(secagg.get("enabled", False)),
         "secure_aggregation_protocol": secagg.get("protocol", "secagg+") if secagg.get("enabled") else None,
+        "local_batch_size": (config.get("client", {}) or {}).get("batch_size"),
         "audit_ledger": ledger_verified,
         "mutual_tls": bool(deployment.get("mutual_tls", False)),
         "enrollment": bool(deployment.get("enrollment", False)),

@@ -12,6 +12,11 @@ from typing import Any
 HIGH, MEDIUM, LOW, NA = "high", "medium", "low", "not applicable"
 
 
+# Below this many records per local batch, inverting a secure sum of 5 sites still yields
+# X-ray-like images (benchmarks/privacy_attacks.py: about 14 dB with one record per site,
+# about 10 dB with 16); FedShield's recommended secure-aggregation setting starts here.
+RECOMMENDED_SECAGG_BATCH = 16
+
 _SECURE_PROTOCOLS = {
     "secagg+": "SecAgg+ masking: the coordinator unmasks only sums of sites",
     "ckks": "CKKS encryption: the coordinator adds ciphertexts; only the sites hold the secret key",
@@ -24,6 +29,11 @@ def _rate_inversion(c: dict) -> tuple[str, str]:
     if c["differential_privacy"]:
         return MEDIUM, f"DP is on but epsilon={c['dp_epsilon']} > 8 gives weak protection"
     if c["secure_aggregation"]:
+        batch = c.get("local_batch_size")
+        if batch is not None and batch < RECOMMENDED_SECAGG_BATCH:
+            return MEDIUM, (f"secure aggregation hides individual updates, but with local batches of {batch} "
+                            f"record(s) (< {RECOMMENDED_SECAGG_BATCH}) the inverted sum resembles the sites' "
+                            "images; the aggregate is not DP")
         return MEDIUM, "secure aggregation hides individual updates, but the aggregate is not DP"
     return HIGH, "DP is off and updates are visible to the coordinator: individual updates can be inverted"
 

@@ -29,7 +29,8 @@ screening, ``[privacy]`` (DP) and ``[secure_aggregation]`` settings, then attack
   clipped update plus the site's noise share (with server-side noise the server sees the
   clipped update itself); under secure aggregation only the mean over the round's participants
   (or the bucket), simulated as each participant sending its own batch-1 message. A FedSGD batch-1
-  message is the attacker's best case: a site's real multi-step update over a batch leaks less.
+  message is the attacker's best case: a site's real multi-step update over a batch leaks less, and
+  a coordinator cannot ask a site for a smaller batch (``Site`` accepts only a lower learning rate).
   Reported: mean PSNR / SSIM of the reconstructions, the label accuracy of iDLG label recovery,
   and, as the yardstick, the PSNR the dataset-mean image already scores (it holds no patient's
   data). Tabular data is skipped: an image prior and PSNR mean nothing for a row of lab values.
