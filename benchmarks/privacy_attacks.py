@@ -8,10 +8,14 @@ What it shows, and why each piece is set up as it is:
   round-1 global model, i.e. freshly initialized -- exactly what the server
   sends first and what the literature attacks; the trained global model is
   attacked too and reported separately. Undefended (FedSGD batch 1..16 and a
-  multi-step FedAvg update), under DP-SGD (per-example clip + Gaussian noise,
-  the same noise multiplier whose accounting gives epsilon <= 8 for the DP
-  training below) and under secure aggregation over 5 sites (the server sees
-  only the sum; masks cancel exactly, so we hand the attacker the sum).
+  multi-step FedAvg update), under DP-SGD (one step: per-example clip + Gaussian
+  noise with the target site's own noise multiplier from the DP training below,
+  epsilon <= 8) and under secure aggregation over 5 sites (the server sees only
+  the sum; masks cancel exactly, so we hand the attacker the mean). SecAgg is run
+  at 1 record per site (the worst case: the sum is a batch-5 gradient) and at
+  FedShield's recommended 16 records per site; the batch is inverted whole and
+  matched to the true images (Hungarian), as in Geiping et al. iDLG label
+  recovery needs no optimization, so it is scored on 256 records, not 8.
 * Membership inference (loss threshold, offline LiRA) against the undefended
   and the DP-trained global model.
 * FGSM / PGD robust accuracy, transfer from a site's local model to the global
@@ -22,11 +26,10 @@ real client code, with its replaceable ``local_trainer``) so the benchmark
 does not depend on server stages (screening, robust aggregation) that are
 orthogonal to these attacks.
 
-DP-SGD lives in this script on purpose (a small torch.func per-example
-clipping trainer): fedshield.privacy (Opacus) is owned elsewhere and was not
-ready; the accounting uses Opacus' RDP analysis of the sampled Gaussian
-mechanism with q = batch / site size, treating shuffled fixed-size batches as
-Poisson sampling (the usual, slightly optimistic, approximation).
+DP is FedShield's own (``[privacy] mode = "sample"``): ``plan_privacy`` calibrates
+each site's noise multiplier for epsilon = 8, delta = 1e-5 over the run, and
+``attach_site_privacy`` installs the Opacus DP-SGD trainer (Poisson sampling,
+per-example clipping, RDP accounting), with seeded noise so runs repeat.
 
 Progress goes to stderr, the table to stdout, and the last stdout line is the
 one JSON headline.
@@ -38,23 +41,29 @@ import argparse
 import json
 import sys
 import time
-from dataclasses import dataclass
+import warnings
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
 import torch
 from torch import nn
-from torch.func import functional_call, grad, vmap
 
 from _common import REPO, data_dir, headline
+from dp import PNEUMONIA, PNEUMONIA_DP
 
 from fedshield.client import Site, TrainConfig
 from fedshield.client.adversarial_training import AdversarialTrainingConfig, apply_adversarial_training
-from fedshield.client.trainer import positive_class_weight, train_locally
+from fedshield.client.trainer import train_locally
 from fedshield.data import load_dataset
 from fedshield.messages import FitIns
 from fedshield.models import create_model
 from fedshield.models.params import get_flat_params, set_flat_params
+from fedshield.config import validate_scenario
+from fedshield.privacy import PrivacyConfig, attach_privacy, privacy_summary
+from fedshield.privacy.accountants import create_accountant
+from fedshield.privacy.sample_dp import DPSGDTrainer, poisson_sample_rate
+from fedshield.simulation import build_federation, run_federation, train_config_of
 from fedshield.redteam.privacy import (
     IMAGE_EPSILONS,
     TABULAR_EPSILONS,
@@ -66,6 +75,8 @@ from fedshield.redteam.privacy import (
     lira_offline_scores,
     loss_threshold_scores,
     psnr,
+    recover_labels,
+    roc_auc,
     robust_accuracy_curve,
     score_reconstruction,
     shared_gradient,
@@ -74,8 +85,9 @@ from fedshield.redteam.privacy import (
 )
 from fedshield.redteam.privacy.plots import save_inversion_grid, save_robustness_plot, save_roc_plot
 
-DELTA = 1e-5
-TARGET_EPSILON = 8.0
+DELTA = PNEUMONIA_DP["delta"]
+TARGET_EPSILON = PNEUMONIA_DP["epsilon"]
+MAX_GRAD_NORM = PNEUMONIA_DP["max_grad_norm"]
 
 
 @dataclass(frozen=True)
@@ -93,14 +105,19 @@ class Budget:
     shadows: int
     mia_targets: int
     tab_rounds: int
+    label_records: int  # iDLG label recovery, scored on this many records
+    mia_rounds: int  # rounds of the DP benchmark's recipe for the membership-inference targets
+    secagg_batch: int  # records per site in the recommended secure-aggregation setting
+    secagg_trials_b1: int  # aggregates inverted with 1 record per site
+    secagg_trials: int  # aggregates inverted with secagg_batch records per site
 
 
 DEFAULT = Budget(inv_images=8, ig_iterations=300, dlg_images=4, batch_sizes=(4, 16), fedavg_batch=4,
                  rounds=12, local_steps=20, adv_rounds=4, adv_eval=312, pgd_steps=10, shadows=4, mia_targets=300,
-                 tab_rounds=20)
+                 tab_rounds=20, label_records=256, mia_rounds=PNEUMONIA["rounds"], secagg_batch=16, secagg_trials_b1=8, secagg_trials=3)
 QUICK = Budget(inv_images=2, ig_iterations=120, dlg_images=1, batch_sizes=(4,), fedavg_batch=2,
                rounds=3, local_steps=10, adv_rounds=1, adv_eval=96, pgd_steps=5, shadows=2, mia_targets=100,
-               tab_rounds=5)
+               tab_rounds=5, label_records=32, mia_rounds=4, secagg_batch=4, secagg_trials_b1=1, secagg_trials=1)
 
 TRAIN_CFG = dict(batch_size=16, learning_rate=0.05, momentum=0.9, class_weighting=True)
 
@@ -109,66 +126,43 @@ def log(msg: str) -> None:
     print(msg, file=sys.stderr, flush=True)
 
 
-# ----------------------------------------------------------------------------- DP-SGD
+# ----------------------------------------------------------------------------- DP-SGD (the product's)
 
 
-def dp_epsilon(noise_multiplier: float, sample_rate: float, steps: int, delta: float = DELTA) -> float:
-    from opacus.accountants.analysis.rdp import compute_rdp, get_privacy_spent
+def recipe_run(ds, root: str, seed: int, *, private: bool, rounds: int):
+    """PneumoniaMNIST trained by the product (``build_federation`` -> ``run_federation``) with the
+    DP benchmark's recipe (benchmarks/dp.py: AUC 0.93 at epsilon 8), with or without its
+    ``[privacy] mode = "sample"``: the membership-inference targets, so that DP is compared with
+    the same training, not with a model too noisy to have learned anything."""
+    raw = {"name": "privacy-attacks-" + ("dp" if private else "plain"), "seed": seed,
+           "data": {"dataset": "pneumonia", "data_dir": root, "num_sites": len(ds.sites), "alpha": 0.5},
+           **PNEUMONIA, "rounds": rounds}
+    fed = build_federation(validate_scenario(raw), dataset=ds)
+    fed.stages.evaluator = None  # scored once, below
+    summary = None
+    if private:
+        with warnings.catch_warnings():  # "not for production" (seeded noise): wanted here, runs repeat
+            warnings.simplefilter("ignore")
+            attach_privacy(fed, PrivacyConfig(mode="sample", **PNEUMONIA_DP))
+    result = run_federation(fed)
+    if private:
+        summary = privacy_summary(fed)
+    model = result.model_factory()
+    set_flat_params(model, result.final_parameters)
+    return model, summary, train_config_of(fed.scenario)
 
-    orders = [1 + x / 10.0 for x in range(1, 100)] + list(range(12, 128))
-    rdp = compute_rdp(q=sample_rate, noise_multiplier=noise_multiplier, steps=steps, orders=orders)
-    return float(get_privacy_spent(orders=orders, rdp=rdp, delta=delta)[0])
 
+def shadow_dp_trainer(noise_multiplier: float, cfg: TrainConfig):
+    """The attacker's copy of the target's DP-SGD for LiRA's shadow models (same mechanism,
+    its own unlimited accountant: the shadows are the attacker's, not a patient's budget)."""
 
-def calibrate_noise(sample_rate: float, steps: int, target: float = TARGET_EPSILON) -> tuple[float, float]:
-    """Smallest noise multiplier on a 0.05 grid whose epsilon is <= target."""
-    sigma = 0.5
-    while True:
-        eps = dp_epsilon(sigma, sample_rate, steps)
-        if eps <= target:
-            return sigma, eps
-        sigma = round(sigma + 0.05, 2)
+    def train(model, x, y, seed):
+        q = poisson_sample_rate(num_records=len(y), batch_size=cfg.batch_size)
+        DPSGDTrainer(site_id="shadow", accountant=create_accountant("rdp"), noise_multiplier=noise_multiplier,
+                     max_grad_norm=MAX_GRAD_NORM, sample_rate=q, epsilon_budget=float("inf"),
+                     delta=DELTA)(model, x, y, cfg, seed=seed)
 
-
-def make_dp_trainer(noise_multiplier: float, max_grad_norm: float = 1.0):
-    """A ``train_locally``-compatible DP-SGD: per-example clip, Gaussian noise, SGD+momentum."""
-
-    def trainer(model: nn.Module, x, y, cfg: TrainConfig, *, seed: int, loss_hook=None) -> float:
-        gen = torch.Generator().manual_seed(seed)
-        xt = torch.from_numpy(np.asarray(x, dtype=np.float32))
-        yt = torch.from_numpy(np.asarray(y, dtype=np.float32))
-        pw = torch.tensor(positive_class_weight(y) if cfg.class_weighting else 1.0)
-        params = {n: p.detach().clone() for n, p in model.named_parameters()}
-        velocity = {n: torch.zeros_like(p) for n, p in params.items()}
-
-        def loss_one(p, xi, yi):
-            z = functional_call(model, p, (xi.unsqueeze(0),)).reshape(())
-            return nn.functional.binary_cross_entropy_with_logits(z, yi, pos_weight=pw)
-
-        per_example = vmap(grad(loss_one), in_dims=(None, 0, 0))
-        n = xt.shape[0]
-        b = min(cfg.batch_size, n)
-        order, cursor = torch.randperm(n, generator=gen), 0
-        model.train()
-        for _ in range(cfg.local_steps):
-            if cursor + b > n:
-                order, cursor = torch.randperm(n, generator=gen), 0
-            idx = order[cursor : cursor + b]
-            cursor += b
-            g = per_example(params, xt[idx], yt[idx])
-            norms = torch.sqrt(sum(t.reshape(b, -1).pow(2).sum(1) for t in g.values()))
-            factor = (max_grad_norm / (norms + 1e-6)).clamp(max=1.0)
-            for name in params:
-                noisy = (g[name] * factor.view(-1, *[1] * (g[name].dim() - 1))).sum(0)
-                noisy = noisy + torch.randn(noisy.shape, generator=gen) * noise_multiplier * max_grad_norm
-                velocity[name] = cfg.momentum * velocity[name] + noisy / b
-                params[name] = params[name] - cfg.learning_rate * velocity[name]
-        with torch.no_grad():
-            for name, p in model.named_parameters():
-                p.copy_(params[name])
-        return float("nan")
-
-    return trainer
+    return train
 
 
 def dp_single_update(model: nn.Module, x, y, noise_multiplier: float, max_grad_norm: float, seed: int) -> np.ndarray:
@@ -184,7 +178,7 @@ def dp_single_update(model: nn.Module, x, y, noise_multiplier: float, max_grad_n
 # ----------------------------------------------------------------------------- federation
 
 
-def fedavg(dataset, model_name: str, cfg: TrainConfig, rounds: int, *, seed: int, trainer=None, adv=None,
+def fedavg(dataset, model_name: str, cfg: TrainConfig, rounds: int, *, seed: int, adv=None,
            start_params: np.ndarray | None = None, first_round: int = 0):
     """Plain weighted FedAvg over the real ``Site`` client; returns (global model, sites, params, factory)."""
 
@@ -193,9 +187,6 @@ def fedavg(dataset, model_name: str, cfg: TrainConfig, rounds: int, *, seed: int
 
     sites = [Site(data=s, model_factory=factory, train_config=cfg, seed=seed, site_index=i)
              for i, s in enumerate(dataset.sites)]
-    if trainer is not None:
-        for s in sites:
-            s.local_trainer = trainer
     if adv is not None:
         apply_adversarial_training(sites, adv)
     params = get_flat_params(factory()) if start_params is None else start_params.copy()
@@ -212,6 +203,82 @@ def fedavg(dataset, model_name: str, cfg: TrainConfig, rounds: int, *, seed: int
 
 
 # ----------------------------------------------------------------------------- sections
+
+
+def wilson_interval(hits: int, n: int, z: float = 1.96) -> tuple[float, float]:
+    p = hits / n
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    return float(centre - half), float(centre + half)
+
+
+def label_recovery(model, site, k: int, sigma: float, rng, seed: int) -> dict:
+    """iDLG on k balanced records: undefended (exact sign) and under one DP-SGD step."""
+    idx = balanced_pick(site.y_train, k, rng)
+    out = {"records": int(len(idx)), "chance": 0.5}
+    for name, noise in (("undefended", None), ("dp", sigma)):
+        hits = 0
+        for i, j in enumerate(idx):
+            x, y = site.x_train[j : j + 1], site.y_train[j : j + 1]
+            u = (shared_gradient(model, x, y) if noise is None
+                 else dp_single_update(model, x, y, noise, MAX_GRAD_NORM, seed + 10_000 + i))
+            hits += int(recover_labels(model, u, 1)[0] == y[0])
+        lo, hi = wilson_interval(hits, len(idx))
+        out[name] = {"accuracy": hits / len(idx), "ci95": [lo, hi]}
+    log(f"  label recovery ({len(idx)} records): undefended {out['undefended']['accuracy']:.3f}, "
+        f"DP {out['dp']['accuracy']:.3f} (95% CI {out['dp']['ci95'][0]:.3f}-{out['dp']['ci95'][1]:.3f})")
+    return out
+
+
+def secagg_inversion(ds, model, per_site: int, budget: Budget, rng, seed: int, mean_image: np.ndarray):
+    """Batch inversion of the mean of 5 sites' FedSGD messages (``per_site`` records each).
+
+    Equal site weights make the mean exactly one batch gradient of 5 x per_site records, the
+    attacker's best case; the attack optimizes that many dummy images (labels by iDLG) and is
+    scored by Hungarian matching against all of them (Geiping et al.'s batch protocol).
+    Also run: one dummy image fit to the same mean, scored against the target site's records;
+    it converges to an average-looking X-ray, so it is shown beside the dataset-mean image.
+    """
+    t0 = time.perf_counter()
+    trials = budget.secagg_trials_b1 if per_site == 1 else budget.secagg_trials
+    psnrs, target_psnrs, ssims, hits, chance, first = [], [], [], 0, 0.0, None
+    one_image, mean_ref, chance_perm = [], [], 0.0
+    for t in range(trials):
+        xs, ys = [], []
+        for s in ds.sites[:5]:
+            j = np.sort(rng.choice(len(s.y_train), per_site, replace=False))
+            xs.append(s.x_train[j])
+            ys.append(s.y_train[j])
+        g = np.mean([shared_gradient(model, x, y) for x, y in zip(xs, ys)], axis=0)
+        x, y = np.concatenate(xs), np.concatenate(ys)
+        r = inverting_gradients(model, g, batch_size=len(y), input_shape=ds.input_shape,
+                                iterations=budget.ig_iterations, seed=seed + t)
+        sc = score_reconstruction(r.images, x, recovered_labels=r.labels, true_labels=y)
+        psnrs += list(sc.psnr)
+        target_psnrs += list(sc.psnr[:per_site])  # site 0 is the target site
+        ssims += list(sc.ssim)
+        hits += int(round(sc.label_accuracy * len(y)))
+        chance += max(y.mean(), 1 - y.mean()) * len(y)
+        # A matching that ignores the images, given the recovered count of positives: the baseline
+        # that tells whether the reconstructions themselves carry the diagnosis.
+        kr, kt, b = int(np.sum(r.labels)), int(np.sum(y)), len(y)
+        chance_perm += (kr * kt + (b - kr) * (b - kt)) / b
+        if first is None:
+            first = (x, r.images[sc.perm])
+        one = inverting_gradients(model, g, batch_size=1, input_shape=ds.input_shape,
+                                  iterations=budget.ig_iterations, seed=seed + t).images[0]
+        one_image += list(psnr(np.broadcast_to(one, xs[0].shape), xs[0]))
+        mean_ref += list(psnr(np.broadcast_to(mean_image, xs[0].shape), xs[0]))
+    n = len(psnrs)
+    return {"sites": 5, "records_per_site": per_site, "trials": trials, "images": n,
+            "psnr_mean": float(np.mean(psnrs)), "psnr_median": float(np.median(psnrs)),
+            "psnr_target_site_mean": float(np.mean(target_psnrs)), "ssim_mean": float(np.mean(ssims)),
+            "psnr_ge_20_fraction": float(np.mean(np.array(psnrs) >= 20)),
+            "label_accuracy": hits / n, "label_accuracy_ci95": list(wilson_interval(hits, n)),
+            "label_chance": chance / n, "label_chance_count_preserving": chance_perm / n,
+            "one_image_psnr_target_site_mean": float(np.mean(one_image)),
+            "mean_image_psnr_target_site_mean": float(np.mean(mean_ref)),
+            "seconds": time.perf_counter() - t0}, first
 
 
 def balanced_pick(y: np.ndarray, k: int, rng: np.random.Generator) -> np.ndarray:
@@ -257,21 +324,28 @@ def inversion_section(ds, budget: Budget, seed: int, sigma: float, trained: nn.M
     grads_t = [shared_gradient(trained, xs[i : i + 1], ys[i : i + 1]) for i in range(min(4, len(ys)))]
     run("ig_fedsgd_b1_trained_model", trained, grads_t, ig)
 
-    # DP: the same clip/noise as the DP training (noise multiplier giving eps <= 8).
-    dp_updates = [dp_single_update(fresh, xs[i : i + 1], ys[i : i + 1], sigma, 1.0, seed + 100 + i)
+    # DP: one DP-SGD step on the record with the target site's own noise multiplier (the
+    # product's calibration for epsilon <= 8): the attacker's best case under DP.
+    dp_updates = [dp_single_update(fresh, xs[i : i + 1], ys[i : i + 1], sigma, MAX_GRAD_NORM, seed + 100 + i)
                   for i in range(len(ys))]
     run("ig_fedsgd_b1_dp", fresh, dp_updates, ig)
+    # The attack takes its labels from iDLG (no optimization), so label recovery is scored on
+    # many more records than the images: 8 labels cannot tell 62 % from a coin flip.
+    res["label_recovery"] = label_recovery(fresh, target_site, budget.label_records, sigma, rng, seed)
 
-    # Secure aggregation: the server sees only the sum over 5 sites' batch-1 gradients.
-    others = [s for s in ds.sites[1:5]]
-    sec_updates = []
-    for i in range(len(ys)):
-        total = grads[i].astype(np.float64).copy()
-        for s in others:
-            j = int(rng.integers(len(s.y_train)))
-            total += shared_gradient(fresh, s.x_train[j : j + 1], s.y_train[j : j + 1])
-        sec_updates.append((total / (1 + len(others))).astype(np.float32))
-    run("ig_fedsgd_b1_secagg5", fresh, sec_updates, ig)
+    # Secure aggregation over 5 sites: the server sees only the mean of their messages.
+    mean_image = np.concatenate([s.x_train for s in ds.sites]).mean(0)
+    secagg_inputs = {}
+    for per_site in (1, budget.secagg_batch):
+        name = f"ig_secagg5_b{per_site}_sites"
+        res[name], secagg_inputs[name] = secagg_inversion(ds, fresh, per_site, budget, rng, seed, mean_image)
+        log(f"  inversion {name}: PSNR {res[name]['psnr_mean']:.1f} dB (target site "
+            f"{res[name]['psnr_target_site_mean']:.1f} dB), labels {res[name]['label_accuracy']:.2f} "
+            f"(chance {res[name]['label_chance']:.2f}), {res[name]['seconds']:.0f}s")
+    true5, recs5 = secagg_inputs["ig_secagg5_b1_sites"]
+    save_inversion_grid(out / "inversion_secagg.png", true5, {"SecAgg, 5 sites x 1 record": recs5},
+                        psnrs={"SecAgg, 5 sites x 1 record": list(psnr(recs5, true5))},
+                        title="What the server inverts from the sum of 5 sites (batch 1 each)")
 
     # Larger batches and a multi-step FedAvg update (Geiping's simulated local steps).
     for b in budget.batch_sizes:
@@ -307,8 +381,9 @@ def inversion_section(ds, budget: Budget, seed: int, sigma: float, trained: nn.M
     return res
 
 
-def mia_section(ds, budget: Budget, seed: int, target: nn.Module, dp_target: nn.Module, cfg: TrainConfig,
-                dp_trainer, out: Path) -> dict:
+def mia_section(ds, budget: Budget, seed: int, targets: dict, out: Path) -> dict:
+    """Loss threshold and offline LiRA against each target in ``targets``: name -> (model, the
+    TrainConfig it was trained with, its DP noise multiplier or None)."""
     rng = np.random.default_rng(seed + 1)
     xtr = np.concatenate([s.x_train for s in ds.sites])
     ytr = np.concatenate([s.y_train for s in ds.sites])
@@ -323,37 +398,48 @@ def mia_section(ds, budget: Budget, seed: int, target: nn.Module, dp_target: nn.
     pop_mask = np.ones(len(ytr), bool)
     pop_mask[mem] = False
     pop_x, pop_y = xtr[pop_mask], ytr[pop_mask]
-    # Match the target's exposure: the same number of epochs over half the population.
-    epochs = budget.rounds * budget.local_steps * cfg.batch_size * len(ds.sites) / len(ytr)
-    steps = max(1, int(epochs * 0.5 * len(pop_y) / cfg.batch_size))
-    shadow_cfg = TrainConfig(**{**cfg.__dict__, "local_steps": steps})
-    factory = lambda s: create_model("cnn", input_shape=ds.input_shape, seed=s)  # noqa: E731
+    model_params = PNEUMONIA["model"].get("params", {})
+    factory = lambda s: create_model(PNEUMONIA["model"]["name"], input_shape=ds.input_shape, seed=s,  # noqa: E731
+                                     **model_params)
     res: dict = {}
     curves = {}
-    for name, model, trainer in (("undefended", target, train_locally), ("dp", dp_target, dp_trainer)):
+    for name, (model, cfg, sigma) in targets.items():
+        # The shadows see as many epochs of their (half-population) data as the target saw of its.
+        epochs = budget.mia_rounds * cfg.local_steps * cfg.batch_size * len(ds.sites) / len(ytr)
+        shadow_cfg = replace(cfg, local_steps=max(1, int(epochs * 0.5 * len(pop_y) / cfg.batch_size)))
+        if sigma is None:
+            def train(m, xx, yy, s, c=shadow_cfg):
+                train_locally(m, xx, yy, c, seed=s)
+        else:
+            train = shadow_dp_trainer(sigma, shadow_cfg)
         t0 = time.perf_counter()
-        loss_scores = loss_threshold_scores(model, x, y)
-        lt = evaluate_mia(loss_scores, is_member)
+        lt = evaluate_mia(loss_threshold_scores(model, x, y), is_member)
         t_loss = time.perf_counter() - t0
         t0 = time.perf_counter()
-        # DP shadows cost ~5x (per-example gradients): half as many keeps the run
-        # under 15 minutes; a pooled variance needs few shadows anyway.
-        n_shadows = budget.shadows if name == "undefended" else max(2, budget.shadows // 2)
-        shadows = train_shadow_models(
-            factory, lambda m, xx, yy, s: trainer(m, xx, yy, shadow_cfg, seed=s), pop_x, pop_y,
-            num_shadows=n_shadows, seed=seed)
+        # DP shadows cost several times more (per-example gradients); a pooled variance needs few.
+        n_shadows = budget.shadows if sigma is None else max(2, budget.shadows // 2)
+        shadows = train_shadow_models(factory, train, pop_x, pop_y, num_shadows=n_shadows, seed=seed)
         lira = evaluate_mia(lira_offline_scores(model, shadows, x, y), is_member)
         t_lira = time.perf_counter() - t0
         res[name] = {"loss_threshold": lt.as_dict() | {"seconds": t_loss},
-                     "lira_offline": lira.as_dict() | {"seconds": t_lira, "shadows": n_shadows},
-                     "auc": max(lt.auc, lira.auc)}
+                     "lira_offline": lira.as_dict() | {"seconds": t_lira, "shadows": n_shadows,
+                                                       "shadow_steps": shadow_cfg.local_steps},
+                     "auc": max(lt.auc, lira.auc), "test_accuracy": accuracy(model, *ds.pooled_test),
+                     "test_auc": central_auc(model, *ds.pooled_test)}
         curves[f"{name} / loss"] = (lt.fpr, lt.tpr)
         curves[f"{name} / LiRA"] = (lira.fpr, lira.tpr)
-        log(f"  MIA {name}: loss AUC {lt.auc:.3f}, LiRA AUC {lira.auc:.3f} "
+        log(f"  MIA {name} (test AUC {res[name]['test_auc']:.3f}): loss AUC {lt.auc:.3f}, LiRA AUC {lira.auc:.3f} "
             f"TPR@1% {lira.tpr_at_1pct_fpr:.3f} ({t_lira:.0f}s)")
     res["targets_per_side"] = k
     save_roc_plot(out / "mia_roc.png", curves, title="Membership inference on the global model")
     return res
+
+
+def central_auc(model: nn.Module, x: np.ndarray, y: np.ndarray) -> float:
+    with torch.no_grad():
+        model.eval()
+        z = model(torch.as_tensor(np.asarray(x, dtype=np.float32))).reshape(-1).numpy()
+    return float(roc_auc(z, np.asarray(y).reshape(-1) == 1))
 
 
 def adversarial_section(ds, budget, seed, undefended, adv_model, sites, params, out) -> dict:
@@ -415,11 +501,6 @@ def main(argv=None) -> int:
 
     ds = load_dataset("pneumonia", data_dir=root, num_sites=5, seed=args.seed)
     cfg = TrainConfig(local_steps=budget.local_steps, **TRAIN_CFG)
-    steps = budget.rounds * budget.local_steps
-    q_worst = cfg.batch_size / min(s.num_train for s in ds.sites)
-    sigma, eps_dp = calibrate_noise(q_worst, steps)
-    log(f"DP: noise multiplier {sigma} -> epsilon {eps_dp:.2f} at delta {DELTA} "
-        f"(q={q_worst:.3f}, {steps} steps, smallest site)")
 
     t0 = time.perf_counter()
     warm_rounds = budget.rounds - budget.adv_rounds
@@ -438,16 +519,25 @@ def main(argv=None) -> int:
     timings["train_adversarial"] = time.perf_counter() - t0
     log(f"trained PGD-AT FedAvg ({timings['train_adversarial']:.0f}s)")
     t0 = time.perf_counter()
-    dp_trainer = make_dp_trainer(sigma, 1.0)
-    dp_model, *_ = fedavg(ds, "cnn", cfg, budget.rounds, seed=args.seed, trainer=dp_trainer)
-    timings["train_dp"] = time.perf_counter() - t0
-    log(f"trained DP-SGD FedAvg ({timings['train_dp']:.0f}s)")
+    plain_model, _, recipe_cfg = recipe_run(ds, root, args.seed, private=False, rounds=budget.mia_rounds)
+    timings["train_recipe_plain"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    dp_model, dp_summary, _ = recipe_run(ds, root, args.seed, private=True, rounds=budget.mia_rounds)
+    timings["train_recipe_dp"] = time.perf_counter() - t0
+    sigmas = {sid: float(v["noise_multiplier"]) for sid, v in dp_summary["noise"].items()}
+    sigma = sigmas[ds.sites[0].site_id]  # the inversion's target site
+    eps_dp = max(dp_summary["final_epsilon"].values())
+    log(f"trained the DP benchmark's recipe with and without DP-SGD ({timings['train_recipe_plain']:.0f}s, "
+        f"{timings['train_recipe_dp']:.0f}s): noise multipliers {', '.join(f'{v:.3f}' for v in sigmas.values())}, "
+        f"epsilon spent {eps_dp:.3f} at delta {DELTA}")
 
     t0 = time.perf_counter()
     inv = inversion_section(ds, budget, args.seed, sigma, undefended, out)
     timings["inversion"] = time.perf_counter() - t0
     t0 = time.perf_counter()
-    mia = mia_section(ds, budget, args.seed, undefended, dp_model, cfg, dp_trainer, out)
+    mia = mia_section(ds, budget, args.seed, {"undefended": (plain_model, recipe_cfg, None),
+                                               "dp": (dp_model, recipe_cfg, float(np.median(list(sigmas.values()))))},
+                      out)
     timings["membership"] = time.perf_counter() - t0
     t0 = time.perf_counter()
     adv = adversarial_section(ds, budget, args.seed, undefended, adv_model, sites, params, out)
@@ -460,13 +550,16 @@ def main(argv=None) -> int:
         "budget": budget.__dict__, "adv_training": {"eps_train": adv_cfg.eps, "pgd_steps": adv_cfg.steps,
                                                      "clean_warmup_rounds": warm_rounds,
                                                      "adversarial_rounds": budget.adv_rounds},
-        "dp": {"noise_multiplier": sigma, "epsilon": eps_dp, "delta": DELTA,
-                                          "sample_rate_worst_site": q_worst, "steps": steps},
-        "dp_model_clean_accuracy": accuracy(dp_model, *ds.pooled_test),
+        "dp": {"mechanism": dp_summary["mechanism"], "recipe": {**PNEUMONIA, "rounds": budget.mia_rounds},
+               "noise_multiplier_per_site": sigmas, "epsilon_spent_max": eps_dp, "epsilon_target": TARGET_EPSILON,
+               "delta": DELTA, "noise": dp_summary["noise"]},
+        "dp_model_clean_accuracy": mia["dp"]["test_accuracy"],
         "inversion": inv, "membership": mia, "adversarial": adv, "tabular": tab, "timings_s": timings,
     }
     (out / "report.json").write_text(json.dumps(report, indent=2, default=float))
 
+    lab = inv["label_recovery"]
+    rec = inv[f"ig_secagg5_b{budget.secagg_batch}_sites"]
     rows = [
         ("Inverting Gradients, FedSGD b=1, round-1 model", f"PSNR {inv['ig_fedsgd_b1']['psnr_mean']:.1f} dB "
          f"(>=20 dB: {inv['ig_fedsgd_b1']['psnr_ge_20_fraction']:.0%}), SSIM {inv['ig_fedsgd_b1']['ssim_mean']:.2f}, "
@@ -477,19 +570,31 @@ def main(argv=None) -> int:
            f"{inv[f'ig_fedsgd_b{b}']['label_accuracy']:.0%}") for b in budget.batch_sizes],
         (f"IG FedAvg b={budget.fedavg_batch}, 4 local steps",
          f"PSNR {inv[f'ig_fedavg_b{budget.fedavg_batch}_4steps']['psnr_mean']:.1f} dB"),
-        (f"IG under DP (sigma {sigma}, eps {eps_dp:.1f})", f"PSNR {inv['ig_fedsgd_b1_dp']['psnr_mean']:.1f} dB, "
-         f"labels {inv['ig_fedsgd_b1_dp']['label_accuracy']:.0%} (chance {inv['label_chance']:.0%})"),
-        ("IG under SecAgg (5 sites)", f"PSNR {inv['ig_fedsgd_b1_secagg5']['psnr_mean']:.1f} dB, "
-         f"labels {inv['ig_fedsgd_b1_secagg5']['label_accuracy']:.0%}"),
+        (f"IG under DP (noise multiplier {sigma:.3f}, eps spent {eps_dp:.2f})",
+         f"PSNR {inv['ig_fedsgd_b1_dp']['psnr_mean']:.1f} dB; iDLG labels on {lab['records']} records "
+         f"{lab['dp']['accuracy']:.3f} (95% CI {lab['dp']['ci95'][0]:.3f}-{lab['dp']['ci95'][1]:.3f}; chance 0.5; "
+         f"undefended {lab['undefended']['accuracy']:.3f})"),
+        *[(f"IG under SecAgg, 5 sites x {v['records_per_site']} record(s), batch protocol",
+           f"PSNR {v['psnr_mean']:.1f} dB over {v['images']} images (target site {v['psnr_target_site_mean']:.1f} dB), "
+           f"labels {v['label_accuracy']:.3f} (95% CI {v['label_accuracy_ci95'][0]:.3f}-"
+           f"{v['label_accuracy_ci95'][1]:.3f}; chance: majority {v['label_chance']:.3f}, image-blind matching "
+           f"{v['label_chance_count_preserving']:.3f})")
+          for v in (inv["ig_secagg5_b1_sites"], inv[f"ig_secagg5_b{budget.secagg_batch}_sites"])],
+        *[(f"IG under SecAgg, 5 sites x {v['records_per_site']}, one dummy image vs the target site",
+           f"PSNR {v['one_image_psnr_target_site_mean']:.1f} dB (the dataset-mean image: "
+           f"{v['mean_image_psnr_target_site_mean']:.1f} dB)")
+          for v in (inv["ig_secagg5_b1_sites"], rec)],
         ("reference: dataset-mean image / noise", f"{inv['reference_psnr_dataset_mean_image']:.1f} dB / "
          f"{inv['reference_psnr_uniform_noise']:.1f} dB"),
+        ("MIA targets: the DP benchmark's recipe, test AUC without / with DP",
+         f"{mia['undefended']['test_auc']:.3f} / {mia['dp']['test_auc']:.3f}"),
         ("MIA undefended (loss / LiRA AUC)", f"{mia['undefended']['loss_threshold']['auc']:.3f} / "
          f"{mia['undefended']['lira_offline']['auc']:.3f}, LiRA TPR@1%/0.1% "
          f"{mia['undefended']['lira_offline']['tpr_at_1pct_fpr']:.3f}/"
          f"{mia['undefended']['lira_offline']['tpr_at_0.1pct_fpr']:.3f}"),
         ("MIA DP (loss / LiRA AUC)", f"{mia['dp']['loss_threshold']['auc']:.3f} / {mia['dp']['lira_offline']['auc']:.3f}"),
-        ("Clean accuracy undefended / PGD-AT / DP", f"{adv['undefended']['clean_accuracy']:.3f} / "
-         f"{adv['adv_training']['clean_accuracy']:.3f} / {report['dp_model_clean_accuracy']:.3f}"),
+        ("Clean accuracy undefended / PGD-AT", f"{adv['undefended']['clean_accuracy']:.3f} / "
+         f"{adv['adv_training']['clean_accuracy']:.3f}"),
         ("PGD 2/255 robust accuracy undefended / PGD-AT", f"{adv['undefended']['pgd_2_255']:.3f} / "
          f"{adv['adv_training']['pgd_2_255']:.3f}"),
         ("Transfer site0 -> global, PGD 8/255", f"global acc {adv['transfer_site0_to_global_8_255']['undefended']['target_accuracy_on_transferred']:.3f}"),
@@ -502,7 +607,15 @@ def main(argv=None) -> int:
     headline({
         "inversion_psnr_undefended": round(inv["ig_fedsgd_b1"]["psnr_mean"], 2),
         "inversion_psnr_dp": round(inv["ig_fedsgd_b1_dp"]["psnr_mean"], 2),
-        "inversion_psnr_secagg": round(inv["ig_fedsgd_b1_secagg5"]["psnr_mean"], 2),
+        # Like for like with the undefended figure: each of 5 sites sends one record's gradient.
+        "inversion_psnr_secagg": round(inv["ig_secagg5_b1_sites"]["psnr_mean"], 2),
+        # The same with 16 records per site, and one site's 16-record gradient without SecAgg.
+        "inversion_psnr_secagg_16_records_per_site": round(rec["psnr_mean"], 2),
+        "inversion_psnr_single_site_batch16": round(inv["ig_fedsgd_b16"]["psnr_mean"], 2)
+        if "ig_fedsgd_b16" in inv else None,
+        "inversion_label_accuracy_dp": round(lab["dp"]["accuracy"], 4),
+        "inversion_label_accuracy_secagg": round(inv["ig_secagg5_b1_sites"]["label_accuracy"], 4),
+        "inversion_label_chance_secagg": round(inv["ig_secagg5_b1_sites"]["label_chance_count_preserving"], 4),
         # What "no leak" scores: the dataset-mean X-ray carries no patient's data yet
         # already matches each target at this PSNR (chest X-rays look alike).
         "inversion_psnr_reference_mean_image": round(inv["reference_psnr_dataset_mean_image"], 2),

@@ -97,3 +97,26 @@ def test_stream_aggregated_mean_matches_simulation(tmp_path, shared_data_dir):
     sim = simulate(load_scenario(sc_path))
     # float64 running sum vs the aggregator's own arithmetic: equal to rounding
     assert np.allclose(final, sim.final_parameters, atol=1e-6)
+
+
+def test_sites_refuse_a_coordinator_that_asks_for_a_batch_of_one(tmp_path, shared_data_dir, monkeypatch, caplog):
+    """A curious coordinator edits the round's instructions to get single patients' gradients:
+    every site declines the task (and stays in the run), so no update ever leaves a hospital."""
+    import logging
+
+    import fedshield.net.server as server_mod
+
+    honest = server_mod.build_stages
+
+    def curious(*args, **kwargs):
+        stages = honest(*args, **kwargs)
+        stages.fit_config = {"batch_size": 1, "local_steps": 1}
+        return stages
+
+    monkeypatch.setattr(server_mod, "build_stages", curious)
+    caplog.set_level(logging.WARNING, logger="fedshield.net.client")
+    run, _ = _run(tmp_path, shared_data_dir, rounds=2, dead_after_s=3, round_timeout_s=10)
+    declined = [r.getMessage() for r in caplog.records if "declined fit task" in r.getMessage()]
+    for site in HEART_SITES:
+        assert any(f"site {site!r}" in m and "batch_size=1" in m and "ProtocolError" in m for m in declined)
+    assert run.history == [] and "0 site(s) answered" in run.stopped_early
