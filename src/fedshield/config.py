@@ -107,6 +107,37 @@ class SecureAggregationConfig(_Section):
         return self.enabled and self.protocol == "ckks"
 
 
+class SiteAdversarialTraining(_Section):
+    """One site's departure from the ``[adversarial_training]`` defaults (unset keys inherit them)."""
+
+    enabled: bool | None = None
+    eps: float | None = Field(default=None, gt=0)
+    steps: int | None = Field(default=None, ge=1)
+    adversarial_weight: float | None = Field(default=None, ge=0, le=1)
+
+
+class AdversarialTrainingSection(_Section):
+    """Federated adversarial training (PGD-AT inside each site's local steps), per site.
+
+    ``eps`` is in 1/255 steps of pixel intensity for images and in standard deviations for
+    standardized tabular features; ``[adversarial_training.sites.<id>]`` overrides one site
+    (e.g. ``enabled = false`` for a hospital that opts out).
+    """
+
+    enabled: bool = False
+    eps: float = Field(default=2.0, gt=0)
+    steps: int = Field(default=3, ge=1)
+    adversarial_weight: float = Field(default=1.0, ge=0, le=1)
+    sites: dict[str, SiteAdversarialTraining] = Field(default_factory=dict)
+
+    def settings_for(self, site_id: str) -> dict[str, Any] | None:
+        """This site's PGD-AT settings (eps in the section's units), or None when it trains clean."""
+        own = self.sites.get(site_id, SiteAdversarialTraining())
+        merged = {k: getattr(self, k) if getattr(own, k) is None else getattr(own, k)
+                  for k in ("enabled", "eps", "steps", "adversarial_weight")}
+        return merged if merged.pop("enabled") else None
+
+
 class Scenario(_Section):
     name: str = "default"
     seed: int = Field(default=0, ge=0)
@@ -120,6 +151,7 @@ class Scenario(_Section):
     audit: AuditConfig = Field(default_factory=AuditConfig)
     privacy: PrivacyConfig = Field(default_factory=PrivacyConfig)
     secure_aggregation: SecureAggregationConfig = Field(default_factory=SecureAggregationConfig)
+    adversarial_training: AdversarialTrainingSection = Field(default_factory=AdversarialTrainingSection)
 
     @model_validator(mode="after")
     def _plugins_exist(self) -> Scenario:
@@ -139,6 +171,12 @@ class Scenario(_Section):
             check_model_params(self.model.name, self.model.params)
         except ConfigError as exc:
             raise ValueError(str(exc)) from None
+        at = self.adversarial_training
+        if self.privacy.mode == "sample" and (at.enabled or any(o.enabled for o in at.sites.values())):
+            raise ValueError("adversarial_training cannot be combined with privacy.mode = 'sample' yet: DP-SGD "
+                             "clips per-example gradients of one forward pass, and PGD-AT adds a second one "
+                             "whose gradients the privacy accounting would not cover. Use privacy.mode = "
+                             "'client' with adversarial training, or turn one of them off")
         sa = self.secure_aggregation
         if sa.uses_ckks and sa.bucket_size is not None:
             raise ValueError("secure_aggregation.bucket_size applies to protocol 'secagg+' only; CKKS sums all "

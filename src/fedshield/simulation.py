@@ -129,6 +129,7 @@ def build_federation(
         from fedshield.privacy import attach_privacy
 
         attach_privacy(federation)
+    attach_adversarial_training(scenario, honest)  # around the (possibly DP) trainer
     sites: list[Any] = [site_wrapper(site, i) if site_wrapper else site for i, site in enumerate(honest)]
     ids = [sd.site_id for sd in dataset.sites]
     sites = [secure_role(scenario, site, ckks_key=ckks_key, site_ids=ids) for site in sites]
@@ -145,6 +146,36 @@ def make_site(scenario: Scenario, data, index: int, model_factory: Callable[[], 
     """One honest site, as every federation (in process or over the network) builds it."""
     return Site(data=data, model_factory=model_factory, train_config=train_config_of(scenario), seed=scenario.seed,
                 site_index=index)
+
+
+def attach_adversarial_training(scenario: Scenario, sites: Sequence[Site],
+                                site_ids: Sequence[str] | None = None) -> list[str]:
+    """PGD-AT on the sites ``[adversarial_training]`` selects; returns their ids.
+
+    ``site_ids``: every site of the federation (default: ``sites``'). A per-site entry naming
+    none of them is refused: a typo must not leave a hospital silently undefended."""
+    at = scenario.adversarial_training
+    if not at.enabled and not at.sites:
+        return []
+    from fedshield.client.adversarial_training import AdversarialTrainingConfig, enable_adversarial_training
+
+    ids = list(site_ids) if site_ids is not None else [s.site_id for s in sites]
+    unknown = sorted(set(at.sites) - set(ids))
+    if unknown:
+        raise ConfigError(f"The 'adversarial_training.sites' key names {unknown}, which are not sites of this "
+                          f"federation; its sites are {ids}. Fix the site ids.")
+    enabled = []
+    for site in sites:
+        settings = at.settings_for(site.site_id)
+        if settings is None:
+            continue
+        image = np.asarray(site.data.x_train).ndim == 4
+        eps = settings["eps"] / 255.0 if image else settings["eps"]
+        enable_adversarial_training(site, AdversarialTrainingConfig(
+            eps=eps, steps=settings["steps"], adversarial_weight=settings["adversarial_weight"],
+            clip=(0.0, 1.0) if image else None))
+        enabled.append(site.site_id)
+    return enabled
 
 
 def _sites_ckks_key(scenario: Scenario):
@@ -190,6 +221,7 @@ def build_network_site(scenario: Scenario, dataset: FederatedDataset, site_id: s
                  [SiteFacts(sid, None, site.train_config) for sid in ids])
         plan = plan_privacy(scenario, facts, model=model_factory() if mode == "sample" else None)
         attach_site_privacy(site, plan, index=i)
+    attach_adversarial_training(scenario, [site], site_ids=ids)
     return secure_role(scenario, wrapper(site) if wrapper else site, ckks_key=ckks_key, site_ids=ids)
 
 

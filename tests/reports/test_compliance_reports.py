@@ -88,3 +88,14 @@ def test_pia_flags_small_local_batches_under_secure_aggregation():
     assert level == "medium" and "batches of 1 record(s)" in why
     level, why = rate(32)
     assert level == "medium" and "batches of" not in why
+
+
+def test_controls_name_the_sites_with_adversarial_training():
+    from fedshield.reports.controls import active_controls
+
+    def at(section):
+        return active_controls({"adversarial_training": section}, ledger_verified=False)["adversarial_training"]
+
+    assert at({}) == "off"
+    assert at({"enabled": True, "sites": {"b": {"enabled": False}}}) == "all sites except b"
+    assert at({"sites": {"a": {"enabled": True}, "b": {"eps": 4}}}) == "sites a"

@@ -12,6 +12,15 @@ ROBUST_AGGREGATORS = {"median", "trimmed_mean", "krum", "multi_krum", "bulyan", 
                       "centered_clipping", "fltrust", "foolsgold", "flame"}
 
 
+def _adversarial_training(at: dict[str, Any]) -> str:
+    overrides = at.get("sites", {}) or {}
+    on = [sid for sid, o in overrides.items() if o.get("enabled", at.get("enabled", False))]
+    off = [sid for sid, o in overrides.items() if o.get("enabled") is False]
+    if at.get("enabled"):
+        return "all sites" + (f" except {', '.join(sorted(off))}" if off else "")
+    return f"sites {', '.join(sorted(on))}" if on else "off"
+
+
 def active_controls(config: dict[str, Any], *, ledger_verified: bool, deployment: dict[str, Any] | None = None) -> dict[str, Any]:
     agg = config.get("aggregation", {}) or {}
     privacy = config.get("privacy", {}) or {}
@@ -31,6 +40,7 @@ def active_controls(config: dict[str, Any], *, ledger_verified: bool, deployment
         "secure_aggregation": bool(secagg.get("enabled", False)),
         "secure_aggregation_protocol": secagg.get("protocol", "secagg+") if secagg.get("enabled") else None,
         "local_batch_size": (config.get("client", {}) or {}).get("batch_size"),
+        "adversarial_training": _adversarial_training(config.get("adversarial_training", {}) or {}),
         "audit_ledger": ledger_verified,
         "mutual_tls": bool(deployment.get("mutual_tls", False)),
         "enrollment": bool(deployment.get("enrollment", False)),

@@ -90,6 +90,7 @@ def assess(transparency: dict[str, Any]) -> dict[str, Any]:
         "Differential privacy: " + (f"{c['dp_mode']}-level, epsilon={c['dp_epsilon']}, delta={c['dp_delta']}" if c["differential_privacy"] else "off (gap)") + ".",
         "Secure aggregation: " + (f"on ({_SECURE_PROTOCOLS.get(c.get('secure_aggregation_protocol'), 'on')})"
                                   if c["secure_aggregation"] else "off") + ".",
+        "Adversarial training (PGD-AT against evasion): " + c.get("adversarial_training", "off") + ".",
         "Audit ledger: " + (f"verified, {ledger['entries']} entries, signed root {ledger['signed_tree_head']['root_hash'][:16]}..." if ledger and ledger.get("signed_tree_head") else "none (gap)") + ".",
     ]
     return {
