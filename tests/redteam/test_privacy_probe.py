@@ -166,3 +166,16 @@ def test_dp_sgd_lowers_inversion_quality_on_pneumonia(shared_data_dir, tmp_path)
     saved = json.loads((tmp_path / "scorecard.json").read_text())["privacy"]
     assert saved["figures"]["inversion"] == "privacy_inversion.png" and (tmp_path / "privacy_inversion.png").is_file()
     assert "_figures" in dp  # the caller's dict is not changed
+
+
+def test_under_secure_aggregation_the_whole_sum_is_inverted_as_one_batch(shared_data_dir):
+    raw = {"seed": 0, "rounds": 1, "data": {"dataset": "pneumonia", "data_dir": str(shared_data_dir), "num_sites": 5},
+           "model": {"name": "cnn", "params": {"channels": 8}}, "client": {"local_steps": 2, "batch_size": 16}}
+    cfg = PrivacyProbeConfig(inversion_images=2, inversion_iterations=40, membership=False, adversarial_eps=[])
+    plain = run_privacy_probe(validate_scenario(raw), cfg)["inversion"]
+    inv = run_privacy_probe(validate_scenario({**raw, "secure_aggregation": {"enabled": True}}), cfg)["inversion"]
+    assert plain["inverted_batch"] == 1 and plain["records_scored"] == 2
+    assert inv["inverted_batch"] == 5 and inv["records_scored"] == 10 and len(inv["psnr_per_image"]) == 2
+    assert inv["server_sees"].startswith("only the mean of 5 sites' messages")
+    assert 0.0 <= inv["label_chance"] <= 1.0 and 0.0 <= inv["label_accuracy"] <= 1.0
+    assert inv["psnr_target_mean"] < plain["psnr_target_mean"], (inv["psnr_target_mean"], plain["psnr_target_mean"])

@@ -126,7 +126,7 @@ def privacy_figures(figures: dict[str, Any], out: Path) -> dict[str, Path]:
     if inv is not None:
         paths["inversion"] = save_inversion_grid(
             out / "privacy_inversion.png", inv["true"], {inv["label"]: inv["reconstructed"]},
-            psnrs={inv["label"]: inv["psnr"]}, title="Gradient inversion of one site's update (batch 1)")
+            psnrs={inv["label"]: inv["psnr"]}, title="Gradient inversion of one site's record, as the server sees it")
     mia = figures.get("membership")
     if mia is not None:
         paths["membership"] = save_roc_plot(out / "privacy_membership_roc.png",
@@ -171,13 +171,16 @@ def _privacy_html(p: dict[str, Any], images: dict[str, str]) -> str:
         parts.append(f"<p>Skipped: {e(inv['skipped'])}.</p>")
     else:
         parts.append(
-            f"<p>Inverting Gradients, batch 1, {inv['iterations']} iterations, on the round-1 model; the server "
+            f"<p>Inverting Gradients on batches of {inv.get('inverted_batch', 1)} record(s) (one per site's "
+            f"message), {inv['iterations']} iterations, on the round-1 model; the server "
             f"sees {e(inv['server_sees'])}. Higher PSNR/SSIM means a closer copy of the patient's image; the "
-            "dataset-mean image, which holds no patient's data, is the yardstick.</p>"
-            "<table><tr><th>images</th><th>PSNR (dB)</th><th>SSIM</th><th>label accuracy</th>"
+            "dataset-mean image, which holds no patient's data, is the yardstick; labels are compared with "
+            "a guess that ignores the images.</p>"
+            "<table><tr><th>records</th><th>PSNR (dB)</th><th>SSIM</th><th>label accuracy</th><th>label chance</th>"
             "<th>reference PSNR (mean image)</th><th>seconds</th></tr>"
-            + row(inv["images"], inv["psnr_mean"], inv["ssim_mean"], inv["label_accuracy"],
-                  inv["reference_psnr_dataset_mean_image"], inv["seconds"]) + "</table>")
+            + row(inv.get("records_scored", inv["images"]), inv["psnr_mean"], inv["ssim_mean"],
+                  inv["label_accuracy"], inv.get("label_chance"), inv["reference_psnr_dataset_mean_image"],
+                  inv["seconds"]) + "</table>")
     mia = p.get("membership", {})
     parts.append("<h3>Membership inference (loss threshold, final global model)</h3>")
     if "skipped" in mia:
