@@ -22,8 +22,8 @@ FS := $(VENV)/bin/fedshield
 demo: $(STAMP)
 	@echo "== 1/6 the embedded default: breast-cancer over 5 hospitals"
 	$(FS) simulate --out runs/demo
-	@echo "== 2/6 red team: 3 of 10 hospitals malicious, FedAvg vs. FedShield's defense"
-	$(FS) redteam examples/demo/redteam.toml --out runs/demo-redteam
+	@echo "== 2/6 red team: 3 of 10 hospitals malicious, FedAvg vs. FedShield's defense; then membership inference and evasion"
+	$(FS) redteam examples/demo/redteam.toml --privacy --out runs/demo-redteam
 	@echo "== 3/6 differential privacy: DP-SGD at every hospital, epsilon 3, and its utility cost"
 	$(FS) simulate examples/demo/privacy.toml --out runs/demo-dp
 	@echo "== 4/6 secure aggregation (SecAgg+): the server unmasks only the sum, same model as step 1"
