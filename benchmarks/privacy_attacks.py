@@ -16,8 +16,10 @@ What it shows, and why each piece is set up as it is:
   FedShield's recommended 16 records per site; the batch is inverted whole and
   matched to the true images (Hungarian), as in Geiping et al. iDLG label
   recovery needs no optimization, so it is scored on 256 records, not 8.
-* Membership inference (loss threshold, offline LiRA) against the undefended
-  and the DP-trained global model.
+* Membership inference (loss threshold, offline LiRA) against the DP benchmark's
+  recipe (benchmarks/dp.py) trained by the product with and without DP-SGD at
+  epsilon 8: members are the sites' training records, non-members their held-out
+  ones; LiRA's shadows re-run that federated recipe on population data.
 * FGSM / PGD robust accuracy, transfer from a site's local model to the global
   model, and federated adversarial training (PGD-AT inside local steps).
 
@@ -42,7 +44,8 @@ import json
 import sys
 import time
 import warnings
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
+from dataclasses import replace as dataclass_replace
 from pathlib import Path
 
 import numpy as np
@@ -55,14 +58,14 @@ from dp import PNEUMONIA, PNEUMONIA_DP
 from fedshield.client import Site, TrainConfig
 from fedshield.client.adversarial_training import AdversarialTrainingConfig, apply_adversarial_training
 from fedshield.client.trainer import train_locally
-from fedshield.data import load_dataset
+from fedshield.data import SiteData, load_dataset
+from fedshield.data.partition import dirichlet_label_split
+from fedshield.data.preprocess import split_indices
 from fedshield.messages import FitIns
 from fedshield.models import create_model
 from fedshield.models.params import get_flat_params, set_flat_params
 from fedshield.config import validate_scenario
 from fedshield.privacy import PrivacyConfig, attach_privacy, privacy_summary
-from fedshield.privacy.accountants import create_accountant
-from fedshield.privacy.sample_dp import DPSGDTrainer, poisson_sample_rate
 from fedshield.simulation import build_federation, run_federation, train_config_of
 from fedshield.redteam.privacy import (
     IMAGE_EPSILONS,
@@ -152,15 +155,20 @@ def recipe_run(ds, root: str, seed: int, *, private: bool, rounds: int):
     return model, summary, train_config_of(fed.scenario)
 
 
-def shadow_dp_trainer(noise_multiplier: float, cfg: TrainConfig):
-    """The attacker's copy of the target's DP-SGD for LiRA's shadow models (same mechanism,
-    its own unlimited accountant: the shadows are the attacker's, not a patient's budget)."""
+def federated_shadow_trainer(ds, root: str, *, private: bool, rounds: int):
+    """LiRA's shadow training, as the attacker who knows the recipe would run it: the population
+    split over as many sites (Dirichlet alpha 0.5, 15 % held out per site, like the loader), the same
+    federated recipe, rounds scaled so that each record is seen as often as in the target."""
 
-    def train(model, x, y, seed):
-        q = poisson_sample_rate(num_records=len(y), batch_size=cfg.batch_size)
-        DPSGDTrainer(site_id="shadow", accountant=create_accountant("rdp"), noise_multiplier=noise_multiplier,
-                     max_grad_norm=MAX_GRAD_NORM, sample_rate=q, epsilon_budget=float("inf"),
-                     delta=DELTA)(model, x, y, cfg, seed=seed)
+    def train(model, x, y, shadow_seed):
+        parts = dirichlet_label_split(y, num_sites=len(ds.sites), alpha=0.5, seed=shadow_seed, min_per_site=10)
+        sites = []
+        for i, rows in enumerate(parts):
+            tr, te = split_indices(y[rows], test_size=0.15, seed=shadow_seed + i)
+            sites.append(SiteData(f"site-{i}", x[rows][tr], y[rows][tr], x[rows][te], y[rows][te]))
+        shadow_ds = dataclass_replace(ds, sites=tuple(sites))
+        trained, *_ = recipe_run(shadow_ds, root, shadow_seed, private=private, rounds=rounds)
+        set_flat_params(model, get_flat_params(trained))
 
     return train
 
@@ -381,9 +389,10 @@ def inversion_section(ds, budget: Budget, seed: int, sigma: float, trained: nn.M
     return res
 
 
-def mia_section(ds, budget: Budget, seed: int, targets: dict, out: Path) -> dict:
-    """Loss threshold and offline LiRA against each target in ``targets``: name -> (model, the
-    TrainConfig it was trained with, its DP noise multiplier or None)."""
+def mia_section(ds, root: str, budget: Budget, seed: int, targets: dict, out: Path) -> dict:
+    """Loss threshold and offline LiRA against each target in ``targets``: name -> (model, whether
+    it was trained with DP). LiRA's shadows re-run the target's federated recipe on population data
+    (centrally trained shadows mis-model a federated, non-IID target: LiRA AUC fell below 0.5)."""
     rng = np.random.default_rng(seed + 1)
     xtr = np.concatenate([s.x_train for s in ds.sites])
     ytr = np.concatenate([s.y_train for s in ds.sites])
@@ -403,27 +412,22 @@ def mia_section(ds, budget: Budget, seed: int, targets: dict, out: Path) -> dict
                                      **model_params)
     res: dict = {}
     curves = {}
-    for name, (model, cfg, sigma) in targets.items():
-        # The shadows see as many epochs of their (half-population) data as the target saw of its.
-        epochs = budget.mia_rounds * cfg.local_steps * cfg.batch_size * len(ds.sites) / len(ytr)
-        shadow_cfg = replace(cfg, local_steps=max(1, int(epochs * 0.5 * len(pop_y) / cfg.batch_size)))
-        if sigma is None:
-            def train(m, xx, yy, s, c=shadow_cfg):
-                train_locally(m, xx, yy, c, seed=s)
-        else:
-            train = shadow_dp_trainer(sigma, shadow_cfg)
+    # Each shadow holds half the population, so half the rounds see each record as often.
+    shadow_rounds = max(1, round(budget.mia_rounds * 0.5 * len(pop_y) / len(ytr)))
+    for name, (model, private) in targets.items():
+        train = federated_shadow_trainer(ds, root, private=private, rounds=shadow_rounds)
         t0 = time.perf_counter()
         lt = evaluate_mia(loss_threshold_scores(model, x, y), is_member)
         t_loss = time.perf_counter() - t0
         t0 = time.perf_counter()
         # DP shadows cost several times more (per-example gradients); a pooled variance needs few.
-        n_shadows = budget.shadows if sigma is None else max(2, budget.shadows // 2)
+        n_shadows = budget.shadows if not private else max(2, budget.shadows // 2)
         shadows = train_shadow_models(factory, train, pop_x, pop_y, num_shadows=n_shadows, seed=seed)
         lira = evaluate_mia(lira_offline_scores(model, shadows, x, y), is_member)
         t_lira = time.perf_counter() - t0
         res[name] = {"loss_threshold": lt.as_dict() | {"seconds": t_loss},
                      "lira_offline": lira.as_dict() | {"seconds": t_lira, "shadows": n_shadows,
-                                                       "shadow_steps": shadow_cfg.local_steps},
+                                                       "shadow_rounds": shadow_rounds},
                      "auc": max(lt.auc, lira.auc), "test_accuracy": accuracy(model, *ds.pooled_test),
                      "test_auc": central_auc(model, *ds.pooled_test)}
         curves[f"{name} / loss"] = (lt.fpr, lt.tpr)
@@ -523,7 +527,7 @@ def main(argv=None) -> int:
     timings["train_adversarial"] = time.perf_counter() - t0
     log(f"trained PGD-AT FedAvg ({timings['train_adversarial']:.0f}s)")
     t0 = time.perf_counter()
-    plain_model, _, recipe_cfg = recipe_run(ds, root, args.seed, private=False, rounds=budget.mia_rounds)
+    plain_model, *_ = recipe_run(ds, root, args.seed, private=False, rounds=budget.mia_rounds)
     timings["train_recipe_plain"] = time.perf_counter() - t0
     t0 = time.perf_counter()
     dp_model, dp_summary, _ = recipe_run(ds, root, args.seed, private=True, rounds=budget.mia_rounds)
@@ -539,9 +543,7 @@ def main(argv=None) -> int:
     inv = inversion_section(ds, budget, args.seed, sigma, undefended, out)
     timings["inversion"] = time.perf_counter() - t0
     t0 = time.perf_counter()
-    mia = mia_section(ds, budget, args.seed, {"undefended": (plain_model, recipe_cfg, None),
-                                               "dp": (dp_model, recipe_cfg, float(np.median(list(sigmas.values()))))},
-                      out)
+    mia = mia_section(ds, root, budget, args.seed, {"undefended": (plain_model, False), "dp": (dp_model, True)}, out)
     timings["membership"] = time.perf_counter() - t0
     t0 = time.perf_counter()
     adv = adversarial_section(ds, budget, args.seed, undefended, adv_model, sites, params, out)
