@@ -74,6 +74,7 @@ from fedshield.redteam.privacy import (
     dlg,
     evaluate_mia,
     fedavg_update,
+    image_blind_label_accuracy,
     inverting_gradients,
     lira_offline_scores,
     loss_threshold_scores,
@@ -85,6 +86,7 @@ from fedshield.redteam.privacy import (
     shared_gradient,
     train_shadow_models,
     transfer_attack,
+    wilson_interval,
 )
 from fedshield.redteam.privacy.plots import save_inversion_grid, save_robustness_plot, save_roc_plot
 
@@ -213,13 +215,6 @@ def fedavg(dataset, model_name: str, cfg: TrainConfig, rounds: int, *, seed: int
 # ----------------------------------------------------------------------------- sections
 
 
-def wilson_interval(hits: int, n: int, z: float = 1.96) -> tuple[float, float]:
-    p = hits / n
-    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
-    half = z * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
-    return float(centre - half), float(centre + half)
-
-
 def label_recovery(model, site, k: int, sigma: float, rng, seed: int) -> dict:
     """iDLG on k balanced records: undefended (exact sign) and under one DP-SGD step."""
     idx = balanced_pick(site.y_train, k, rng)
@@ -269,8 +264,7 @@ def secagg_inversion(ds, model, per_site: int, budget: Budget, rng, seed: int, m
         chance += max(y.mean(), 1 - y.mean()) * len(y)
         # A matching that ignores the images, given the recovered count of positives: the baseline
         # that tells whether the reconstructions themselves carry the diagnosis.
-        kr, kt, b = int(np.sum(r.labels)), int(np.sum(y)), len(y)
-        chance_perm += (kr * kt + (b - kr) * (b - kt)) / b
+        chance_perm += image_blind_label_accuracy(r.labels, y) * len(y)
         if first is None:
             first = (x, r.images[sc.perm])
         one = inverting_gradients(model, g, batch_size=1, input_shape=ds.input_shape,

@@ -73,3 +73,36 @@ def test_auc_complement_property(scores, seed):
     s = np.array(scores)
     m = np.random.default_rng(seed).permutation(np.arange(len(s)) % 2 == 0)
     assert roc_auc(s, m) + roc_auc(-s, m) == pytest.approx(1.0)
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.integers(0, 1), min_size=1, max_size=6), st.lists(st.integers(0, 1), min_size=1, max_size=6))
+def test_image_blind_baseline_is_the_mean_over_every_matching(recovered, true):
+    import itertools
+
+    from fedshield.redteam.privacy.metrics import image_blind_label_accuracy
+
+    n = min(len(recovered), len(true))
+    r, t = np.array(recovered[:n]), np.array(true[:n])
+    exact = np.mean([np.mean(r[list(p)] == t) for p in itertools.permutations(range(n))])
+    assert image_blind_label_accuracy(r, t) == pytest.approx(exact)
+
+
+def test_image_blind_baseline_refuses_mismatched_labels():
+    from fedshield.redteam.privacy.metrics import image_blind_label_accuracy
+
+    with pytest.raises(ConfigError, match="true_labels"):
+        image_blind_label_accuracy([1, 0], [1])
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.integers(1, 500), st.data())
+def test_wilson_interval_holds_the_estimate_and_stays_in_0_1(trials, data):
+    from fedshield.redteam.privacy.metrics import wilson_interval
+
+    k = data.draw(st.integers(0, trials))
+    lo, hi = wilson_interval(k, trials)
+    assert 0.0 <= lo <= k / trials <= hi <= 1.0
+    assert wilson_interval(123, 256) == pytest.approx((0.4196, 0.5418), abs=1e-3)
+    with pytest.raises(ConfigError):
+        wilson_interval(3, 2)

@@ -43,6 +43,7 @@ from fedshield.redteam.privacy.membership import (
 )
 from fedshield.redteam.privacy.metrics import (
     ReconstructionScore,
+    image_blind_label_accuracy,
     match_reconstructions,
     psnr,
     roc_auc,
@@ -50,6 +51,7 @@ from fedshield.redteam.privacy.metrics import (
     score_reconstruction,
     ssim,
     tpr_at_fpr,
+    wilson_interval,
 )
 
 __all__ = [
@@ -61,5 +63,5 @@ __all__ = [
     "MIAResult", "evaluate_mia", "lira_offline_scores", "loss_threshold_scores",
     "per_example_loss", "signed_logit", "train_shadow_models", "yeom_predict",
     "ReconstructionScore", "match_reconstructions", "psnr", "roc_auc", "roc_curve",
-    "score_reconstruction", "ssim", "tpr_at_fpr",
+    "score_reconstruction", "ssim", "tpr_at_fpr", "image_blind_label_accuracy", "wilson_interval",
 ]

@@ -24,6 +24,8 @@ __all__ = [
     "roc_curve",
     "roc_auc",
     "tpr_at_fpr",
+    "image_blind_label_accuracy",
+    "wilson_interval",
 ]
 
 
@@ -172,3 +174,30 @@ def tpr_at_fpr(scores: np.ndarray, is_member: np.ndarray, fpr_target: float) -> 
     fpr, tpr = roc_curve(scores, is_member)
     ok = fpr <= fpr_target + 1e-12
     return float(tpr[ok].max()) if ok.any() else 0.0
+
+
+def image_blind_label_accuracy(recovered_labels: np.ndarray, true_labels: np.ndarray) -> float:
+    """Expected label accuracy of a random matching of the recovered labels to the records.
+
+    Why this baseline: from a batch update iDLG learns how many records are positive, which is
+    aggregate information; the reconstructions leak *which* record is positive only if their
+    matched labels beat this count-preserving guess that ignores the images.
+    """
+    r = np.asarray(recovered_labels).reshape(-1)
+    t = np.asarray(true_labels).reshape(-1)
+    if r.shape != t.shape or r.size == 0:
+        raise param_error("true_labels", "image_blind_label_accuracy", f"{r.size} labels (> 0)", t.shape)
+    kr, kt, b = int(np.sum(r == 1)), int(np.sum(t == 1)), r.size
+    return float((kr * kt + (b - kr) * (b - kt)) / (b * b))
+
+
+def wilson_interval(successes: int, trials: int, *, z: float = 1.96) -> tuple[float, float]:
+    """Wilson score interval for a binomial proportion (95 % for z = 1.96)."""
+    if trials < 1 or not 0 <= successes <= trials:
+        raise param_error("successes", "wilson_interval", f"an int in [0, trials={trials}], trials >= 1", successes)
+    p = successes / trials
+    centre = (p + z * z / (2 * trials)) / (1 + z * z / trials)
+    half = z * np.sqrt(p * (1 - p) / trials + z * z / (4 * trials * trials)) / (1 + z * z / trials)
+    lo = 0.0 if successes == 0 else max(0.0, centre - half)  # exact at the ends, not 1 - 1e-16
+    hi = 1.0 if successes == trials else min(1.0, centre + half)
+    return float(lo), float(hi)

@@ -257,7 +257,7 @@ def _defense_label(dp, secagg) -> str:
 
 def _inversion(fed, dataset, cfg, site: str, dp, secagg, *, seed: int, figures: dict) -> dict[str, Any]:
     from fedshield.redteam.privacy.inversion import inverting_gradients
-    from fedshield.redteam.privacy.metrics import psnr, score_reconstruction
+    from fedshield.redteam.privacy.metrics import image_blind_label_accuracy, psnr, score_reconstruction
 
     t0 = time.perf_counter()
     model = fed.model_factory()  # the round-1 global model: the scenario's seeded initialization
@@ -278,9 +278,8 @@ def _inversion(fed, dataset, cfg, site: str, dp, secagg, *, seed: int, figures: 
         ssims += [float(v) for v in sc.ssim]
         target_psnr.append(float(sc.psnr[0]))
         hits += int(round(sc.label_accuracy * len(gy)))
-        kr, kt, b = int(np.sum(r.labels)), int(np.sum(gy)), len(gy)
-        blind += (kr * kt + (b - kr) * (b - kt)) / b  # an image-blind matching with the recovered count
-        n += b
+        blind += image_blind_label_accuracy(r.labels, gy) * len(gy)
+        n += len(gy)
     recs_a = np.stack(recs)
     pooled = np.concatenate([s.x_train for s in dataset.sites])
     reference = float(psnr(np.broadcast_to(pooled.mean(0), xs.shape), xs).mean())
