@@ -13,9 +13,10 @@ What it shows, and why each piece is set up as it is:
   epsilon <= 8) and under secure aggregation over 5 sites (the server sees only
   the sum; masks cancel exactly, so we hand the attacker the mean). SecAgg is run
   at 1 record per site (the worst case: the sum is a batch-5 gradient) and at
-  FedShield's recommended 16 records per site; the batch is inverted whole and
-  matched to the true images (Hungarian), as in Geiping et al. iDLG label
-  recovery needs no optimization, so it is scored on 256 records, not 8.
+  16 records per site, and with client-level DP (distributed noise) on top; the
+  batch is inverted whole and matched to the true images (Hungarian), as in
+  Geiping et al. iDLG label recovery needs no optimization, so it is scored on
+  256 records, not 8.
 * Membership inference (loss threshold, offline LiRA) against the DP benchmark's
   recipe (benchmarks/dp.py) trained by the product with and without DP-SGD at
   epsilon 8: members are the sites' training records, non-members their held-out
@@ -65,7 +66,7 @@ from fedshield.messages import FitIns
 from fedshield.models import create_model
 from fedshield.models.params import get_flat_params, set_flat_params
 from fedshield.config import validate_scenario
-from fedshield.privacy import PrivacyConfig, attach_privacy, privacy_summary
+from fedshield.privacy import PrivacyConfig, attach_privacy, find_noise_multiplier, privacy_summary
 from fedshield.simulation import build_federation, run_federation, train_config_of
 from fedshield.redteam.privacy import (
     IMAGE_EPSILONS,
@@ -233,7 +234,8 @@ def label_recovery(model, site, k: int, sigma: float, rng, seed: int) -> dict:
     return out
 
 
-def secagg_inversion(ds, model, per_site: int, budget: Budget, rng, seed: int, mean_image: np.ndarray):
+def secagg_inversion(ds, model, per_site: int, budget: Budget, rng, seed: int, mean_image: np.ndarray,
+                     ddp: tuple[float, float] | None = None):
     """Batch inversion of the mean of 5 sites' FedSGD messages (``per_site`` records each).
 
     Equal site weights make the mean exactly one batch gradient of 5 x per_site records, the
@@ -241,6 +243,8 @@ def secagg_inversion(ds, model, per_site: int, budget: Budget, rng, seed: int, m
     scored by Hungarian matching against all of them (Geiping et al.'s batch protocol).
     Also run: one dummy image fit to the same mean, scored against the target site's records;
     it converges to an average-looking X-ray, so it is shown beside the dataset-mean image.
+    ``ddp = (noise multiplier, clipping norm)``: client-level DP with distributed noise on top,
+    each site clips its message and adds its share, so the sum carries N(0, (z C)^2).
     """
     t0 = time.perf_counter()
     trials = budget.secagg_trials_b1 if per_site == 1 else budget.secagg_trials
@@ -252,7 +256,14 @@ def secagg_inversion(ds, model, per_site: int, budget: Budget, rng, seed: int, m
             j = np.sort(rng.choice(len(s.y_train), per_site, replace=False))
             xs.append(s.x_train[j])
             ys.append(s.y_train[j])
-        g = np.mean([shared_gradient(model, x, y) for x, y in zip(xs, ys)], axis=0)
+        msgs = [shared_gradient(model, x, y).astype(np.float64) for x, y in zip(xs, ys)]
+        if ddp is not None:
+            z, c = ddp
+            msgs = [m * min(1.0, c / (np.linalg.norm(m) + 1e-12)) for m in msgs]
+            noise = torch.randn(msgs[0].shape[0], generator=torch.Generator().manual_seed(seed + 7 + t),
+                                dtype=torch.float64).numpy() * z * c
+            msgs[0] = msgs[0] + noise  # the five shares' sum, added once
+        g = np.mean(msgs, axis=0).astype(np.float32)
         x, y = np.concatenate(xs), np.concatenate(ys)
         r = inverting_gradients(model, g, batch_size=len(y), input_shape=ds.input_shape,
                                 iterations=budget.ig_iterations, seed=seed + t)
@@ -344,6 +355,17 @@ def inversion_section(ds, budget: Budget, seed: int, sigma: float, trained: nn.M
         log(f"  inversion {name}: PSNR {res[name]['psnr_mean']:.1f} dB (target site "
             f"{res[name]['psnr_target_site_mean']:.1f} dB), labels {res[name]['label_accuracy']:.2f} "
             f"(chance {res[name]['label_chance']:.2f}), {res[name]['seconds']:.0f}s")
+    # SecAgg with client-level DP (distributed noise): FedShield's way to have both. Own random
+    # stream, so the figures above do not move when this one is added.
+    z = find_noise_multiplier(target_epsilon=TARGET_EPSILON, delta=DELTA, sample_rate=1.0,
+                              steps=PNEUMONIA["rounds"])
+    c = PrivacyConfig().clipping_norm
+    name = "ig_secagg5_b1_sites_ddp"
+    res[name], _ = secagg_inversion(ds, fresh, 1, budget, np.random.default_rng([seed, 0xDD]), seed, mean_image,
+                                    ddp=(z, c))
+    res[name] |= {"noise_multiplier": z, "clipping_norm": c, "rounds_accounted": PNEUMONIA["rounds"]}
+    log(f"  inversion {name} (z {z:.3f}): PSNR {res[name]['psnr_mean']:.1f} dB, labels "
+        f"{res[name]['label_accuracy']:.2f} (image-blind {res[name]['label_chance_count_preserving']:.2f})")
     true5, recs5 = secagg_inputs["ig_secagg5_b1_sites"]
     save_inversion_grid(out / "inversion_secagg.png", true5, {"SecAgg, 5 sites x 1 record": recs5},
                         psnrs={"SecAgg, 5 sites x 1 record": list(psnr(recs5, true5))},
@@ -581,6 +603,11 @@ def main(argv=None) -> int:
            f"{v['label_accuracy_ci95'][1]:.3f}; chance: majority {v['label_chance']:.3f}, image-blind matching "
            f"{v['label_chance_count_preserving']:.3f})")
           for v in (inv["ig_secagg5_b1_sites"], inv[f"ig_secagg5_b{budget.secagg_batch}_sites"])],
+        ("IG under SecAgg + client-level DP (distributed noise, eps 8 over "
+         f"{inv['ig_secagg5_b1_sites_ddp']['rounds_accounted']} rounds), 5 sites x 1",
+         f"PSNR {inv['ig_secagg5_b1_sites_ddp']['psnr_mean']:.1f} dB, labels "
+         f"{inv['ig_secagg5_b1_sites_ddp']['label_accuracy']:.3f} (image-blind "
+         f"{inv['ig_secagg5_b1_sites_ddp']['label_chance_count_preserving']:.3f})"),
         *[(f"IG under SecAgg, 5 sites x {v['records_per_site']}, one dummy image vs the target site",
            f"PSNR {v['one_image_psnr_target_site_mean']:.1f} dB (the dataset-mean image: "
            f"{v['mean_image_psnr_target_site_mean']:.1f} dB)")
@@ -612,6 +639,7 @@ def main(argv=None) -> int:
         "inversion_psnr_secagg": round(inv["ig_secagg5_b1_sites"]["psnr_mean"], 2),
         # The same with 16 records per site, and one site's 16-record gradient without SecAgg.
         "inversion_psnr_secagg_16_records_per_site": round(rec["psnr_mean"], 2),
+        "inversion_psnr_secagg_client_dp": round(inv["ig_secagg5_b1_sites_ddp"]["psnr_mean"], 2),
         "inversion_psnr_single_site_batch16": round(inv["ig_fedsgd_b16"]["psnr_mean"], 2)
         if "ig_fedsgd_b16" in inv else None,
         "inversion_label_accuracy_dp": round(lab["dp"]["accuracy"], 4),

@@ -26,6 +26,7 @@ def test_quick_run_prints_the_issue_headline(shared_data_dir, tmp_path):
     assert ISSUE_KEYS <= set(doc)
     # Even the small budget shows the attack is real and DP's noise drowns it.
     assert doc["inversion_psnr_undefended"] > doc["inversion_psnr_dp"] + 10
+    assert doc["inversion_psnr_undefended"] > doc["inversion_psnr_secagg_client_dp"] + 10
     report = json.loads((tmp_path / "report.json").read_text())
     assert report["dp"]["epsilon_spent_max"] <= 8.0 + 1e-6
     assert {"inversion_grid.png", "inversion_secagg.png", "mia_roc.png", "robust_accuracy.png"} <= {
