@@ -57,6 +57,19 @@ def test_examples_load():
             load_scenario(p)
 
 
+def test_the_commented_adversarial_training_example_is_valid():
+    """The block a user uncomments in examples/pneumonia.toml must load as it is written."""
+    import tomllib
+    from pathlib import Path
+
+    text = (Path(__file__).parents[1] / "examples" / "pneumonia.toml").read_text()
+    block = text[text.index("# [adversarial_training]"):]
+    raw = tomllib.loads(text) | tomllib.loads("\n".join(line.removeprefix("# ") for line in block.splitlines()))
+    at = validate_scenario(raw).adversarial_training
+    assert at.enabled and at.eps == 8 and at.settings_for("site-3") is None
+    assert at.settings_for("site-0") == {"eps": 8, "steps": 3, "adversarial_weight": 0.5}
+
+
 @pytest.mark.parametrize("model, match", [
     ({"name": "cnn", "params": {"channels": 12}}, "'channels' parameter of model 'cnn' must be a multiple of 8"),
     ({"name": "cnn", "params": {"chanels": 8}}, "has no parameter 'chanels'"),
