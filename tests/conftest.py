@@ -6,6 +6,13 @@ import os
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
+
+# Property tests draw the same examples on every run (CI must not go red by luck);
+# HYPOTHESIS_PROFILE=explore draws fresh ones, to hunt for new counterexamples locally.
+settings.register_profile("fedshield", derandomize=True)
+settings.register_profile("explore", derandomize=False)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "fedshield"))
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
@@ -96,8 +96,14 @@ def test_clipping_pre_aggregators_never_grow_norms(x, bound):
 
 @FAST
 @given(stacks(min_n=1, max_n=12, max_d=30), st.integers(0, 2**32 - 1))
+@example(x=np.array([[0, 0] + [0.03] * 12, [0.03] * 14, [0.03] * 7 + [129.0] + [0.03] * 6], dtype=np.float32),
+         seed=339)  # found by CI: one far outlier, two nearly equal points
 def test_translation_equivariance(x, seed):
     shift = np.random.default_rng(seed).normal(0, 10, x.shape[1]).astype(np.float32)
     tol = dict(rtol=1e-3, atol=1e-2)
     np.testing.assert_allclose(K.coordinate_median(x + shift), K.coordinate_median(x) + shift, **tol)
-    np.testing.assert_allclose(K.geometric_median(x + shift), K.geometric_median(x) + shift, **tol)
+    # Weiszfeld stops on a relative objective tolerance, so the point is pinned down only to a small
+    # fraction of the points' spread (slow convergence next to a data point): equivariance up to that.
+    spread = float(np.ptp(x, axis=0).max()) if x.shape[0] > 1 else 0.0
+    np.testing.assert_allclose(K.geometric_median(x + shift), K.geometric_median(x) + shift,
+                               rtol=1e-3, atol=1e-2 + 1e-3 * spread)
