@@ -67,7 +67,7 @@ from fedshield.models import create_model
 from fedshield.models.params import get_flat_params, set_flat_params
 from fedshield.config import validate_scenario
 from fedshield.privacy import PrivacyConfig, attach_privacy, find_noise_multiplier, privacy_summary
-from fedshield.simulation import build_federation, run_federation, train_config_of
+from fedshield.simulation import build_federation, run_federation
 from fedshield.redteam.privacy import (
     IMAGE_EPSILONS,
     TABULAR_EPSILONS,
@@ -132,7 +132,7 @@ def log(msg: str) -> None:
     print(msg, file=sys.stderr, flush=True)
 
 
-# ----------------------------------------------------------------------------- DP-SGD (the product's)
+# ----------------------------------------------------------------------------- the product's recipe, with and without DP
 
 
 def recipe_run(ds, root: str, seed: int, *, private: bool, rounds: int):
@@ -145,17 +145,14 @@ def recipe_run(ds, root: str, seed: int, *, private: bool, rounds: int):
            **PNEUMONIA, "rounds": rounds}
     fed = build_federation(validate_scenario(raw), dataset=ds)
     fed.stages.evaluator = None  # scored once, below
-    summary = None
     if private:
         with warnings.catch_warnings():  # "not for production" (seeded noise): wanted here, runs repeat
             warnings.simplefilter("ignore")
             attach_privacy(fed, PrivacyConfig(mode="sample", **PNEUMONIA_DP))
     result = run_federation(fed)
-    if private:
-        summary = privacy_summary(fed)
     model = result.model_factory()
     set_flat_params(model, result.final_parameters)
-    return model, summary, train_config_of(fed.scenario)
+    return model, privacy_summary(fed) if private else None
 
 
 def federated_shadow_trainer(ds, root: str, *, private: bool, rounds: int):
@@ -170,7 +167,7 @@ def federated_shadow_trainer(ds, root: str, *, private: bool, rounds: int):
             tr, te = split_indices(y[rows], test_size=0.15, seed=shadow_seed + i)
             sites.append(SiteData(f"site-{i}", x[rows][tr], y[rows][tr], x[rows][te], y[rows][te]))
         shadow_ds = dataclass_replace(ds, sites=tuple(sites))
-        trained, *_ = recipe_run(shadow_ds, root, shadow_seed, private=private, rounds=rounds)
+        trained, _ = recipe_run(shadow_ds, root, shadow_seed, private=private, rounds=rounds)
         set_flat_params(model, get_flat_params(trained))
 
     return train
@@ -543,10 +540,10 @@ def main(argv=None) -> int:
     timings["train_adversarial"] = time.perf_counter() - t0
     log(f"trained PGD-AT FedAvg ({timings['train_adversarial']:.0f}s)")
     t0 = time.perf_counter()
-    plain_model, *_ = recipe_run(ds, root, args.seed, private=False, rounds=budget.mia_rounds)
+    plain_model, _ = recipe_run(ds, root, args.seed, private=False, rounds=budget.mia_rounds)
     timings["train_recipe_plain"] = time.perf_counter() - t0
     t0 = time.perf_counter()
-    dp_model, dp_summary, _ = recipe_run(ds, root, args.seed, private=True, rounds=budget.mia_rounds)
+    dp_model, dp_summary = recipe_run(ds, root, args.seed, private=True, rounds=budget.mia_rounds)
     timings["train_recipe_dp"] = time.perf_counter() - t0
     sigmas = {sid: float(v["noise_multiplier"]) for sid, v in dp_summary["noise"].items()}
     sigma = sigmas[ds.sites[0].site_id]  # the inversion's target site

@@ -13,12 +13,15 @@ ROBUST_AGGREGATORS = {"median", "trimmed_mean", "krum", "multi_krum", "bulyan", 
 
 
 def _adversarial_training(at: dict[str, Any]) -> str:
-    overrides = at.get("sites", {}) or {}
-    on = [sid for sid, o in overrides.items() if o.get("enabled", at.get("enabled", False))]
-    off = [sid for sid, o in overrides.items() if o.get("enabled") is False]
-    if at.get("enabled"):
-        return "all sites" + (f" except {', '.join(sorted(off))}" if off else "")
-    return f"sites {', '.join(sorted(on))}" if on else "off"
+    """Which sites train adversarially, by the scenario's own per-site inheritance rule."""
+    from fedshield.config import AdversarialTrainingSection
+
+    section = AdversarialTrainingSection.model_validate(at)
+    on = sorted(sid for sid in section.sites if section.settings_for(sid) is not None)
+    off = sorted(sid for sid in section.sites if section.settings_for(sid) is None)
+    if section.enabled:
+        return "all sites" + (f" except {', '.join(off)}" if off else "")
+    return f"sites {', '.join(on)}" if on else "off"
 
 
 def active_controls(config: dict[str, Any], *, ledger_verified: bool, deployment: dict[str, Any] | None = None) -> dict[str, Any]:
