@@ -10,13 +10,21 @@ What it shows, and why each piece is set up as it is:
   attacked too and reported separately. Undefended (FedSGD batch 1..16 and a
   multi-step FedAvg update), under DP-SGD (one step: per-example clip + Gaussian
   noise with the target site's own noise multiplier from the DP training below,
-  epsilon <= 8) and under secure aggregation over 5 sites (the server sees only
-  the sum; masks cancel exactly, so we hand the attacker the mean). SecAgg is run
-  at 1 record per site (the worst case: the sum is a batch-5 gradient) and at
-  16 records per site, and with client-level DP (distributed noise) on top; the
-  batch is inverted whole and matched to the true images (Hungarian), as in
-  Geiping et al. iDLG label recovery needs no optimization, so it is scored on
-  256 records, not 8.
+  epsilon <= 8) and under secure aggregation over 5 sites. The SecAgg view is the
+  product's: 5 sites built by ``build_federation`` with ``[secure_aggregation]`` (and,
+  for the combination, client-level DP with distributed noise) each take one local
+  step over their records, mask, and the secure collector unmasks the mean; the
+  attacker inverts exactly that. FedShield's setting is 16 records per site (a site
+  without DP noise refuses updates of fewer: fedshield.client.disclosure); one record
+  per site, which needs ``unsafe_allow_small_updates``, is measured as the like-for-like
+  worst case. The batch is inverted whole and matched to the true images (Hungarian),
+  as in Geiping et al.; the PSNR interval is over aggregates. iDLG label recovery
+  needs no optimization, so it is scored on 256 records, not 8.
+* Re-identification: is a reconstruction nearer its own record than every one of 99
+  other patients'? PSNR alone cannot say (the dataset-mean X-ray scores ~18 dB against
+  anyone). Under the batch protocol the matching itself favours the matched record, so
+  each figure comes with a control: an unrelated aggregate's reconstructions put
+  through the same matching.
 * Membership inference (loss threshold, offline LiRA) against the DP benchmark's
   recipe (benchmarks/dp.py) trained by the product with and without DP-SGD at
   epsilon 8: members are the sites' training records, non-members their held-out
@@ -57,6 +65,7 @@ from _common import REPO, data_dir, headline
 from dp import PNEUMONIA, PNEUMONIA_DP
 
 from fedshield.client import Site, TrainConfig
+from fedshield.client.disclosure import MIN_RECORDS_PER_UPDATE
 from fedshield.client.adversarial_training import AdversarialTrainingConfig, apply_adversarial_training
 from fedshield.client.trainer import train_locally
 from fedshield.data import SiteData, load_dataset
@@ -66,7 +75,8 @@ from fedshield.messages import FitIns
 from fedshield.models import create_model
 from fedshield.models.params import get_flat_params, set_flat_params
 from fedshield.config import validate_scenario
-from fedshield.privacy import PrivacyConfig, attach_privacy, find_noise_multiplier, privacy_summary
+from fedshield.privacy import PrivacyConfig, attach_privacy, privacy_summary
+from fedshield.privacy.attach import site_mechanism
 from fedshield.simulation import build_federation, run_federation
 from fedshield.redteam.privacy import (
     IMAGE_EPSILONS,
@@ -81,6 +91,8 @@ from fedshield.redteam.privacy import (
     loss_threshold_scores,
     psnr,
     recover_labels,
+    reidentified,
+    reidentified_control,
     roc_auc,
     robust_accuracy_curve,
     score_reconstruction,
@@ -116,14 +128,17 @@ class Budget:
     secagg_batch: int  # records per site in the recommended secure-aggregation setting
     secagg_trials_b1: int  # aggregates inverted with 1 record per site
     secagg_trials: int  # aggregates inverted with secagg_batch records per site
+    secagg_dp_trials: int  # aggregates inverted under SecAgg with client-level DP, 1 record per site
 
 
 DEFAULT = Budget(inv_images=8, ig_iterations=300, dlg_images=4, batch_sizes=(4, 16), fedavg_batch=4,
                  rounds=12, local_steps=20, adv_rounds=4, adv_eval=312, pgd_steps=10, shadows=4, mia_targets=300,
-                 tab_rounds=20, label_records=256, mia_rounds=PNEUMONIA["rounds"], secagg_batch=16, secagg_trials_b1=8, secagg_trials=3)
+                 tab_rounds=20, label_records=256, mia_rounds=PNEUMONIA["rounds"], secagg_batch=16, secagg_trials_b1=16, secagg_trials=6,
+                 secagg_dp_trials=16)
 QUICK = Budget(inv_images=2, ig_iterations=120, dlg_images=1, batch_sizes=(4,), fedavg_batch=2,
                rounds=3, local_steps=10, adv_rounds=1, adv_eval=96, pgd_steps=5, shadows=2, mia_targets=100,
-               tab_rounds=5, label_records=32, mia_rounds=4, secagg_batch=4, secagg_trials_b1=1, secagg_trials=1)
+               tab_rounds=5, label_records=32, mia_rounds=4, secagg_batch=4, secagg_trials_b1=2, secagg_trials=2,
+               secagg_dp_trials=1)
 
 TRAIN_CFG = dict(batch_size=16, learning_rate=0.05, momentum=0.9, class_weighting=True)
 
@@ -231,43 +246,79 @@ def label_recovery(model, site, k: int, sigma: float, rng, seed: int) -> dict:
     return out
 
 
-def secagg_inversion(ds, model, per_site: int, budget: Budget, rng, seed: int, mean_image: np.ndarray,
-                     ddp: tuple[float, float] | None = None):
-    """Batch inversion of the mean of 5 sites' FedSGD messages (``per_site`` records each).
+def reid_rows(budget: Budget) -> dict[str, str]:
+    """Headline name -> inversion result, for the re-identification figures."""
+    return {"undefended": "ig_fedsgd_b1", "dp": "ig_fedsgd_b1_dp", "secagg": f"ig_secagg5_b{budget.secagg_batch}_sites",
+            "secagg_1_record_per_site_unsafe": "ig_secagg5_b1_sites", "secagg_client_dp": "ig_secagg5_b1_sites_ddp"}
+SECAGG_LR = PNEUMONIA["client"]["learning_rate"]  # the sites' own step size; public, so the attacker knows it
 
-    Equal site weights make the mean exactly one batch gradient of 5 x per_site records, the
-    attacker's best case; the attack optimizes that many dummy images (labels by iDLG) and is
-    scored by Hungarian matching against all of them (Geiping et al.'s batch protocol).
-    Also run: one dummy image fit to the same mean, scored against the target site's records;
-    it converges to an average-looking X-ray, so it is shown beside the dataset-mean image.
-    ``ddp = (noise multiplier, clipping norm)``: client-level DP with distributed noise on top,
-    each site clips its message and adds its share, so the sum carries N(0, (z C)^2).
+
+def secure_round_view(ds, model, picks, *, seed: int, root: str, client_dp: bool) -> tuple[np.ndarray, dict | None]:
+    """The mean FedShield's server unmasks after one SecAgg+ round of 5 sites, and nothing else.
+
+    Built by the product (``build_federation`` with ``[secure_aggregation]`` on, and for
+    ``client_dp`` ``[privacy] mode = "client"`` with distributed noise): each site holds only the
+    records in ``picks``, takes one local SGD step over all of them (its own batch size, which the
+    server cannot shrink), adds its noise share, clips and masks; the collector unmasks the sum.
+    Returns (that mean, the DP mechanism the sites applied or None).
+    """
+    sub = dataclass_replace(ds, sites=tuple(
+        SiteData(s.site_id, s.x_train[j], s.y_train[j], s.x_test[:1], s.y_test[:1])
+        for s, j in zip(ds.sites[:5], picks)))
+    raw = {"name": "secagg-view", "seed": seed, "rounds": PNEUMONIA["rounds"],
+           "data": {"dataset": "pneumonia", "data_dir": root, "num_sites": 5},
+           "model": {"name": "cnn"},  # the benchmark's victim architecture (its parameters come with the round)
+           "client": {"local_steps": 1, "batch_size": len(picks[0]), "learning_rate": SECAGG_LR, "momentum": 0.0},
+           # Below the floor a site applies without DP noise (fedshield.client.disclosure) the scenario
+           # must name the risk: that is the setting measured as "unsafe".
+           "secure_aggregation": {"enabled": True,
+                                  "unsafe_allow_small_updates": len(picks[0]) < MIN_RECORDS_PER_UPDATE}}
+    if client_dp:  # accounted over the DP benchmark's 40 rounds, all 5 sites every round
+        raw["privacy"] = {"mode": "client", "noise_placement": "distributed", "epsilon": TARGET_EPSILON,
+                          "delta": DELTA, "accountant": PNEUMONIA_DP["accountant"]}
+    with warnings.catch_warnings():  # "not for production" (seeded noise): wanted here, runs repeat
+        warnings.simplefilter("ignore")
+        fed = build_federation(validate_scenario(raw), dataset=sub)
+    ins = FitIns(run_id="privacy-bench-secagg", round_num=0, parameters=get_flat_params(model))
+    got = fed.stages.collector.collect(fed.transport, [s.site_id for s in sub.sites], ins)
+    if got.updates.shape[0] != 1 or len(got.participants) != 5:
+        raise RuntimeError(f"expected one unmasked mean of 5 sites, got {got.updates.shape[0]} row(s) "
+                           f"from {got.participants} (failures: {got.failures})")
+    return got.updates[0], site_mechanism(fed.sites[0])
+
+
+def secagg_inversion(ds, model, per_site: int, budget: Budget, rng, seed: int, mean_image: np.ndarray,
+                     distractors: np.ndarray, *, root: str, client_dp: bool = False, trials: int | None = None):
+    """Batch inversion of what the server unmasks from 5 sites (``per_site`` records each).
+
+    One local step over equal-sized sites makes the unmasked mean exactly -lr times one batch
+    gradient of 5 x per_site records, the attacker's best case; the attack optimizes that many
+    dummy images (labels by iDLG) and is scored by Hungarian matching against all of them
+    (Geiping et al.'s batch protocol). Also run: one dummy image fit to the same mean, scored
+    against the target site's records; it converges to an average-looking X-ray, so it is shown
+    beside the dataset-mean image.
     """
     t0 = time.perf_counter()
-    trials = budget.secagg_trials_b1 if per_site == 1 else budget.secagg_trials
+    trials = trials or (budget.secagg_trials_b1 if per_site == 1 else budget.secagg_trials)
     psnrs, target_psnrs, ssims, hits, chance, first = [], [], [], 0, 0.0, None
-    one_image, mean_ref, chance_perm = [], [], 0.0
+    one_image, mean_ref, chance_perm, reid, reid_mean, trial_means, kept = [], [], 0.0, [], [], [], []
     for t in range(trials):
-        xs, ys = [], []
-        for s in ds.sites[:5]:
-            j = np.sort(rng.choice(len(s.y_train), per_site, replace=False))
-            xs.append(s.x_train[j])
-            ys.append(s.y_train[j])
-        msgs = [shared_gradient(model, x, y).astype(np.float64) for x, y in zip(xs, ys)]
-        if ddp is not None:
-            z, c = ddp
-            msgs = [m * min(1.0, c / (np.linalg.norm(m) + 1e-12)) for m in msgs]
-            noise = torch.randn(msgs[0].shape[0], generator=torch.Generator().manual_seed(seed + 7 + t),
-                                dtype=torch.float64).numpy() * z * c
-            msgs[0] = msgs[0] + noise  # the five shares' sum, added once
-        g = np.mean(msgs, axis=0).astype(np.float32)
+        picks = [np.sort(rng.choice(len(s.y_train), per_site, replace=False)) for s in ds.sites[:5]]
+        xs = [s.x_train[j] for s, j in zip(ds.sites[:5], picks)]
+        ys = [s.y_train[j] for s, j in zip(ds.sites[:5], picks)]
+        row, mechanism = secure_round_view(ds, model, picks, seed=seed + t, root=root, client_dp=client_dp)
+        g = (-row / SECAGG_LR).astype(np.float32)  # one SGD step: delta = -lr * gradient
         x, y = np.concatenate(xs), np.concatenate(ys)
         r = inverting_gradients(model, g, batch_size=len(y), input_shape=ds.input_shape,
                                 iterations=budget.ig_iterations, seed=seed + t)
         sc = score_reconstruction(r.images, x, recovered_labels=r.labels, true_labels=y)
         psnrs += list(sc.psnr)
+        trial_means.append(float(np.mean(sc.psnr)))
         target_psnrs += list(sc.psnr[:per_site])  # site 0 is the target site
         ssims += list(sc.ssim)
+        reid += list(reidentified(r.images[sc.perm], x, distractors))
+        reid_mean += list(reidentified(np.broadcast_to(mean_image, x.shape), x, distractors))
+        kept.append((x, r.images))
         hits += int(round(sc.label_accuracy * len(y)))
         chance += max(y.mean(), 1 - y.mean()) * len(y)
         # A matching that ignores the images, given the recovered count of positives: the baseline
@@ -280,15 +331,51 @@ def secagg_inversion(ds, model, per_site: int, budget: Budget, rng, seed: int, m
         one_image += list(psnr(np.broadcast_to(one, xs[0].shape), xs[0]))
         mean_ref += list(psnr(np.broadcast_to(mean_image, xs[0].shape), xs[0]))
     n = len(psnrs)
+    control = reidentified_control(kept, distractors)
     return {"sites": 5, "records_per_site": per_site, "trials": trials, "images": n,
             "psnr_mean": float(np.mean(psnrs)), "psnr_median": float(np.median(psnrs)),
+            # Images of one aggregate share its fate: the interval is over aggregates, not images.
+            "psnr_mean_ci95": mean_interval(trial_means), "psnr_per_aggregate": trial_means,
             "psnr_target_site_mean": float(np.mean(target_psnrs)), "ssim_mean": float(np.mean(ssims)),
             "psnr_ge_20_fraction": float(np.mean(np.array(psnrs) >= 20)),
             "label_accuracy": hits / n, "label_accuracy_ci95": list(wilson_interval(hits, n)),
             "label_chance": chance / n, "label_chance_count_preserving": chance_perm / n,
+            **reid_figures(reid, reid_mean, len(distractors), control),
             "one_image_psnr_target_site_mean": float(np.mean(one_image)),
             "mean_image_psnr_target_site_mean": float(np.mean(mean_ref)),
-            "seconds": time.perf_counter() - t0}, first
+            "dp_mechanism": mechanism, "seconds": time.perf_counter() - t0}, first
+
+
+def pct(x) -> str:
+    return "n/a" if x is None else f"{x:.1%}"
+
+
+def ci_text(ci, trials: int) -> str:
+    return f"95% CI {ci[0]:.1f}-{ci[1]:.1f} over {trials} aggregates" if ci else f"{trials} aggregate"
+
+
+def mean_interval(values) -> list[float] | None:
+    """Student-t 95 % interval of a mean (None below 2 values)."""
+    v = np.asarray(values, dtype=np.float64)
+    if v.size < 2:
+        return None
+    from scipy.stats import t as student_t
+
+    half = float(student_t.ppf(0.975, v.size - 1) * v.std(ddof=1) / np.sqrt(v.size))
+    return [float(v.mean() - half), float(v.mean() + half)]
+
+
+def reid_figures(hits, mean_hits, num_distractors: int, control=None) -> dict:
+    """Re-identification rate with its 95 % interval, the matched control's, the mean image's, chance."""
+    k, n = int(np.sum(hits)), len(hits)
+    out = {"reidentified": k / n, "reidentified_ci95": list(wilson_interval(k, n)),
+           "reidentified_mean_image": float(np.mean(mean_hits)), "reidentified_chance": 1 / (num_distractors + 1),
+           "reidentified_control": None, "reidentified_control_ci95": None}
+    if control is not None:
+        kc = int(np.sum(control))
+        out |= {"reidentified_control": kc / len(control),
+                "reidentified_control_ci95": list(wilson_interval(kc, len(control)))}
+    return out
 
 
 def balanced_pick(y: np.ndarray, k: int, rng: np.random.Generator) -> np.ndarray:
@@ -297,7 +384,8 @@ def balanced_pick(y: np.ndarray, k: int, rng: np.random.Generator) -> np.ndarray
     return np.sort(np.r_[rng.choice(neg, kn, replace=False), rng.choice(pos, k - kn, replace=False)])
 
 
-def inversion_section(ds, budget: Budget, seed: int, sigma: float, trained: nn.Module, out: Path) -> dict:
+def inversion_section(ds, budget: Budget, seed: int, sigma: float, trained: nn.Module, out: Path,
+                      root: str) -> dict:
     rng = np.random.default_rng(seed)
     shape = ds.input_shape
     fresh = create_model("cnn", input_shape=shape, seed=seed)
@@ -308,6 +396,11 @@ def inversion_section(ds, budget: Budget, seed: int, sigma: float, trained: nn.M
     res: dict = {}
     grid: dict[str, np.ndarray] = {}
     grid_psnr: dict[str, list] = {}
+    # Re-identification candidates: 99 other patients, from the held-out splits (no batch below
+    # draws from them), with their own random stream so the draws above and below do not move.
+    pooled_test = np.concatenate([s.x_test for s in ds.sites])
+    distractors = pooled_test[np.random.default_rng([seed, 0x1D]).choice(len(pooled_test), 99, replace=False)]
+    mean_image = np.concatenate([s.x_train for s in ds.sites]).mean(0)
 
     def run(name, model, updates, attack, **kw):
         t0 = time.perf_counter()
@@ -319,6 +412,11 @@ def inversion_section(ds, budget: Budget, seed: int, sigma: float, trained: nn.M
         n = len(updates)
         sc = score_reconstruction(np.stack(recs), xs[:n], recovered_labels=np.array(labs), true_labels=ys[:n])
         d = sc.as_dict() | {"n": n, "psnr_ge_20_fraction": float(np.mean(sc.psnr >= 20)),
+                            **reid_figures(reidentified(np.stack(recs), xs[:n], distractors),
+                                           reidentified(np.broadcast_to(mean_image, xs[:n].shape), xs[:n],
+                                                        distractors), len(distractors),
+                                           reidentified_control(
+                                               [(xs[i : i + 1], recs[i][None]) for i in range(n)], distractors)),
                             "seconds_per_image": (time.perf_counter() - t0) / n}
         res[name] = d
         if n == len(xs):
@@ -344,24 +442,21 @@ def inversion_section(ds, budget: Budget, seed: int, sigma: float, trained: nn.M
     res["label_recovery"] = label_recovery(fresh, target_site, budget.label_records, sigma, rng, seed)
 
     # Secure aggregation over 5 sites: the server sees only the mean of their messages.
-    mean_image = np.concatenate([s.x_train for s in ds.sites]).mean(0)
     secagg_inputs = {}
     for per_site in (1, budget.secagg_batch):
         name = f"ig_secagg5_b{per_site}_sites"
-        res[name], secagg_inputs[name] = secagg_inversion(ds, fresh, per_site, budget, rng, seed, mean_image)
+        res[name], secagg_inputs[name] = secagg_inversion(ds, fresh, per_site, budget, rng, seed, mean_image,
+                                                          distractors, root=root)
         log(f"  inversion {name}: PSNR {res[name]['psnr_mean']:.1f} dB (target site "
             f"{res[name]['psnr_target_site_mean']:.1f} dB), labels {res[name]['label_accuracy']:.2f} "
             f"(chance {res[name]['label_chance']:.2f}), {res[name]['seconds']:.0f}s")
     # SecAgg with client-level DP (distributed noise): FedShield's way to have both. Own random
     # stream, so the figures above do not move when this one is added.
-    z = find_noise_multiplier(target_epsilon=TARGET_EPSILON, delta=DELTA, sample_rate=1.0,
-                              steps=PNEUMONIA["rounds"])
-    c = PrivacyConfig().clipping_norm
     name = "ig_secagg5_b1_sites_ddp"
     res[name], _ = secagg_inversion(ds, fresh, 1, budget, np.random.default_rng([seed, 0xDD]), seed, mean_image,
-                                    ddp=(z, c))
-    res[name] |= {"noise_multiplier": z, "clipping_norm": c, "rounds_accounted": PNEUMONIA["rounds"]}
-    log(f"  inversion {name} (z {z:.3f}): PSNR {res[name]['psnr_mean']:.1f} dB, labels "
+                                    distractors, root=root, client_dp=True, trials=budget.secagg_dp_trials)
+    res[name] |= {"rounds_accounted": PNEUMONIA["rounds"], "epsilon": TARGET_EPSILON}
+    log(f"  inversion {name} (z {res[name]['dp_mechanism']['noise_multiplier']:.3f}): PSNR {res[name]['psnr_mean']:.1f} dB, labels "
         f"{res[name]['label_accuracy']:.2f} (image-blind {res[name]['label_chance_count_preserving']:.2f})")
     true5, recs5 = secagg_inputs["ig_secagg5_b1_sites"]
     save_inversion_grid(out / "inversion_secagg.png", true5, {"SecAgg, 5 sites x 1 record": recs5},
@@ -553,7 +648,7 @@ def main(argv=None) -> int:
         f"epsilon spent {eps_dp:.3f} at delta {DELTA}")
 
     t0 = time.perf_counter()
-    inv = inversion_section(ds, budget, args.seed, sigma, undefended, out)
+    inv = inversion_section(ds, budget, args.seed, sigma, undefended, out, root)
     timings["inversion"] = time.perf_counter() - t0
     t0 = time.perf_counter()
     mia = mia_section(ds, root, budget, args.seed, {"undefended": (plain_model, False), "dp": (dp_model, True)}, out)
@@ -594,17 +689,26 @@ def main(argv=None) -> int:
          f"PSNR {inv['ig_fedsgd_b1_dp']['psnr_mean']:.1f} dB; iDLG labels on {lab['records']} records "
          f"{lab['dp']['accuracy']:.3f} (95% CI {lab['dp']['ci95'][0]:.3f}-{lab['dp']['ci95'][1]:.3f}; chance 0.5; "
          f"undefended {lab['undefended']['accuracy']:.3f})"),
-        *[(f"IG under SecAgg, 5 sites x {v['records_per_site']} record(s), batch protocol",
-           f"PSNR {v['psnr_mean']:.1f} dB over {v['images']} images (target site {v['psnr_target_site_mean']:.1f} dB), "
+        *[(f"IG under SecAgg, 5 sites x {v['records_per_site']} record(s), batch protocol"
+           + (" (unsafe_allow_small_updates)" if v["records_per_site"] < MIN_RECORDS_PER_UPDATE else ""),
+           f"PSNR {v['psnr_mean']:.1f} dB over {v['images']} images ({ci_text(v['psnr_mean_ci95'], v['trials'])}; "
+           f"target site {v['psnr_target_site_mean']:.1f} dB), "
            f"labels {v['label_accuracy']:.3f} (95% CI {v['label_accuracy_ci95'][0]:.3f}-"
            f"{v['label_accuracy_ci95'][1]:.3f}; chance: majority {v['label_chance']:.3f}, image-blind matching "
            f"{v['label_chance_count_preserving']:.3f})")
           for v in (inv["ig_secagg5_b1_sites"], inv[f"ig_secagg5_b{budget.secagg_batch}_sites"])],
-        ("IG under SecAgg + client-level DP (distributed noise, eps 8 over "
+        ("IG under SecAgg + client-level DP (distributed noise, noise multiplier "
+         f"{inv['ig_secagg5_b1_sites_ddp']['dp_mechanism']['noise_multiplier']:.3f}, eps 8 over "
          f"{inv['ig_secagg5_b1_sites_ddp']['rounds_accounted']} rounds), 5 sites x 1",
-         f"PSNR {inv['ig_secagg5_b1_sites_ddp']['psnr_mean']:.1f} dB, labels "
+         f"PSNR {inv['ig_secagg5_b1_sites_ddp']['psnr_mean']:.1f} dB ({ci_text(inv['ig_secagg5_b1_sites_ddp']['psnr_mean_ci95'], inv['ig_secagg5_b1_sites_ddp']['trials'])}), labels "
          f"{inv['ig_secagg5_b1_sites_ddp']['label_accuracy']:.3f} (image-blind "
          f"{inv['ig_secagg5_b1_sites_ddp']['label_chance_count_preserving']:.3f})"),
+        ("Re-identified: reconstruction nearest its own record among it and 99 others "
+         f"(chance {inv['ig_fedsgd_b1']['reidentified_chance']:.0%})",
+         "; ".join(f"{k} {inv[v]['reidentified']:.1%} (95% CI {inv[v]['reidentified_ci95'][0]:.1%}-"
+                   f"{inv[v]['reidentified_ci95'][1]:.1%}; unrelated reconstructions, same matching: "
+                   f"{pct(inv[v]['reidentified_control'])}; mean image {inv[v]['reidentified_mean_image']:.1%})"
+                   for k, v in reid_rows(budget).items())),
         *[(f"IG under SecAgg, 5 sites x {v['records_per_site']}, one dummy image vs the target site",
            f"PSNR {v['one_image_psnr_target_site_mean']:.1f} dB (the dataset-mean image: "
            f"{v['mean_image_psnr_target_site_mean']:.1f} dB)")
@@ -632,16 +736,33 @@ def main(argv=None) -> int:
     headline({
         "inversion_psnr_undefended": round(inv["ig_fedsgd_b1"]["psnr_mean"], 2),
         "inversion_psnr_dp": round(inv["ig_fedsgd_b1_dp"]["psnr_mean"], 2),
-        # Like for like with the undefended figure: each of 5 sites sends one record's gradient.
-        "inversion_psnr_secagg": round(inv["ig_secagg5_b1_sites"]["psnr_mean"], 2),
-        # The same with 16 records per site, and one site's 16-record gradient without SecAgg.
-        "inversion_psnr_secagg_16_records_per_site": round(rec["psnr_mean"], 2),
+        # FedShield's secure aggregation: 5 sites, each update mixing the 16 records a site without DP
+        # noise needs at least (fedshield.client.disclosure); the interval is over aggregates.
+        "inversion_psnr_secagg": round(rec["psnr_mean"], 2),
+        "inversion_psnr_secagg_ci95": [round(x, 2) for x in rec["psnr_mean_ci95"]] if rec["psnr_mean_ci95"] else None,
+        # Like for like with the undefended figure (each site sends one record's gradient): a site
+        # refuses this unless secure_aggregation.unsafe_allow_small_updates = true.
+        "inversion_psnr_secagg_1_record_per_site_unsafe": round(inv["ig_secagg5_b1_sites"]["psnr_mean"], 2),
         "inversion_psnr_secagg_client_dp": round(inv["ig_secagg5_b1_sites_ddp"]["psnr_mean"], 2),
+        # One site's 16-record gradient without secure aggregation: what the batch alone does.
         "inversion_psnr_single_site_batch16": round(inv["ig_fedsgd_b16"]["psnr_mean"], 2)
         if "ig_fedsgd_b16" in inv else None,
         "inversion_label_accuracy_dp": round(lab["dp"]["accuracy"], 4),
-        "inversion_label_accuracy_secagg": round(inv["ig_secagg5_b1_sites"]["label_accuracy"], 4),
-        "inversion_label_chance_secagg": round(inv["ig_secagg5_b1_sites"]["label_chance_count_preserving"], 4),
+        # Chance: the best guess that ignores the images, the majority label of the aggregate (its
+        # count is what iDLG reads off the sum); image-blind: a random matching keeping that count.
+        "inversion_label_accuracy_secagg": round(rec["label_accuracy"], 4),
+        "inversion_label_chance_secagg": round(rec["label_chance"], 4),
+        "inversion_label_image_blind_secagg": round(rec["label_chance_count_preserving"], 4),
+        "inversion_label_accuracy_secagg_1_record_per_site_unsafe": round(
+            inv["ig_secagg5_b1_sites"]["label_accuracy"], 4),
+        "inversion_label_chance_secagg_1_record_per_site_unsafe": round(inv["ig_secagg5_b1_sites"]["label_chance"], 4),
+        # Re-identification (reconstruction nearest its own record among 100): what PSNR only hints at.
+        **{f"inversion_reidentified_{k}": round(inv[v]["reidentified"], 4) for k, v in reid_rows(budget).items()},
+        # The same matching applied to reconstructions of an unrelated aggregate: what the batch
+        # protocol's own selection gives without any leak (the baseline for the figures above).
+        **{f"inversion_reidentified_{k}_control": None if inv[v]["reidentified_control"] is None
+           else round(inv[v]["reidentified_control"], 4) for k, v in reid_rows(budget).items()},
+        "inversion_reidentified_chance": round(inv["ig_fedsgd_b1"]["reidentified_chance"], 4),
         # What "no leak" scores: the dataset-mean X-ray carries no patient's data yet
         # already matches each target at this PSNR (chest X-rays look alike).
         "inversion_psnr_reference_mean_image": round(inv["reference_psnr_dataset_mean_image"], 2),

@@ -101,6 +101,9 @@ class SecureAggregationConfig(_Section):
     degree: int | None = Field(default=None, ge=1)
     threshold: int | None = Field(default=None, ge=1)
     skip_failed_buckets: bool = False
+    # True lets a site without DP noise send updates that mix fewer than 16 records
+    # (fedshield.client.disclosure): the server can then invert their sum.
+    unsafe_allow_small_updates: bool = False
 
     @property
     def uses_ckks(self) -> bool:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+import os
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -20,6 +21,7 @@ import torch
 
 from fedshield.aggregation import RobustPipeline, create_aggregator, create_pre_aggregator
 from fedshield.client import Site, TrainConfig
+from fedshield.client.disclosure import check_update_size
 from fedshield.client.secagg_role import SecAggRole
 from fedshield.config import Scenario
 from fedshield.data import FederatedDataset, load_dataset
@@ -27,6 +29,7 @@ from fedshield.errors import ConfigError
 from fedshield.models import create_model
 from fedshield.models.params import get_flat_params
 from fedshield.screening import create_screener
+from fedshield.secagg.prg import RandomBytes, seeded_random_bytes
 from fedshield.server.engine import RoundRecord, RoundStages, ServerState, run_round
 from fedshield.server.evaluation import FederatedEvaluator
 from fedshield.server.events import EventSink
@@ -132,7 +135,11 @@ def build_federation(
     attach_adversarial_training(scenario, honest)  # around the (possibly DP) trainer
     sites: list[Any] = [site_wrapper(site, i) if site_wrapper else site for i, site in enumerate(honest)]
     ids = [sd.site_id for sd in dataset.sites]
-    sites = [secure_role(scenario, site, ckks_key=ckks_key, site_ids=ids) for site in sites]
+    # In one process every party's randomness is the simulator's anyway; seeding it makes a
+    # SecAgg+ run repeat bit for bit (stochastic rounding draws from it). Network sites keep os.urandom.
+    sites = [secure_role(scenario, site, ckks_key=ckks_key, site_ids=ids,
+                         random_bytes=seeded_random_bytes(scenario.seed, label=f"simulation/{sid}".encode()))
+             for site, sid in zip(sites, ids)]
     transport = InMemoryTransport(sites)
     if transport_wrapper is not None:
         transport = transport_wrapper(transport)
@@ -144,8 +151,13 @@ def build_federation(
 
 def make_site(scenario: Scenario, data, index: int, model_factory: Callable[[], torch.nn.Module]) -> Site:
     """One honest site, as every federation (in process or over the network) builds it."""
-    return Site(data=data, model_factory=model_factory, train_config=train_config_of(scenario), seed=scenario.seed,
-                site_index=index)
+    tc, sa, dp = train_config_of(scenario), scenario.secure_aggregation, scenario.privacy
+    check_update_size(site_id=data.site_id, num_records=data.num_train, batch_size=tc.batch_size,
+                      local_steps=tc.local_steps, secure_aggregation=sa.enabled,
+                      noised_before_masking=dp.mode == "sample" or (dp.mode == "client"
+                                                                    and dp.noise_placement == "distributed"),
+                      unsafe_allow_small_updates=sa.unsafe_allow_small_updates)
+    return Site(data=data, model_factory=model_factory, train_config=tc, seed=scenario.seed, site_index=index)
 
 
 def attach_adversarial_training(scenario: Scenario, sites: Sequence[Site],
@@ -188,8 +200,10 @@ def _sites_ckks_key(scenario: Scenario):
     return KeyOwner()
 
 
-def secure_role(scenario: Scenario, site: Any, *, ckks_key: Any = None, site_ids: Sequence[str] | None = None) -> Any:
-    """The site's side of secure aggregation (answers the SecAgg+ or CKKS stages), when the scenario asks."""
+def secure_role(scenario: Scenario, site: Any, *, ckks_key: Any = None, site_ids: Sequence[str] | None = None,
+                random_bytes: RandomBytes = os.urandom) -> Any:
+    """The site's side of secure aggregation (answers the SecAgg+ or CKKS stages), when the scenario asks.
+    ``random_bytes`` feeds SecAgg+'s keys, masks and rounding: ``os.urandom`` unless simulated."""
     sa = scenario.secure_aggregation
     if not sa.enabled:
         return site
@@ -200,7 +214,7 @@ def secure_role(scenario: Scenario, site: Any, *, ckks_key: Any = None, site_ids
             raise ConfigError("secure_aggregation.protocol = 'ckks' needs this site's CKKS secret key; over the "
                               "network give the site's [he] sealed_key (written by `fedshield he-keys`).")
         return HeSiteRole(site, ckks_key, min_contributors=sa.min_contributors, site_ids=site_ids)
-    return SecAggRole(site)
+    return SecAggRole(site, random_bytes=random_bytes)
 
 
 def build_network_site(scenario: Scenario, dataset: FederatedDataset, site_id: str,

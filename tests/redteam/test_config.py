@@ -53,7 +53,7 @@ def test_defense_f_is_bound_to_the_declared_attackers(tiny_heart):
 
 
 def test_malicious_needs_sites_or_count(tiny_heart, shared_data_dir):
-    body = f"""
+    body = """
     [data]
     dataset = "heart-disease"
     [redteam.malicious]

@@ -156,6 +156,7 @@ def test_dp_sgd_lowers_inversion_quality_on_pneumonia(shared_data_dir, tmp_path)
     assert inv_dp["ssim_mean"] < inv["ssim_mean"]
     assert inv["label_accuracy"] == 1.0  # iDLG: the batch-1 bias gradient's sign gives the label
     assert inv["reference_psnr_dataset_mean_image"] > 10
+    assert inv_dp["reidentified"] == 0.0 and inv["reidentified_chance"] == pytest.approx(0.01)
     assert dp["adversarial"]["eps"] == [2.0, 8.0] and "x/255" in dp["adversarial"]["eps_units"]
     # the figures the scorecard draws: reconstructions beside the originals
     from fedshield.redteam.scorecard import write_scorecard
@@ -178,4 +179,6 @@ def test_under_secure_aggregation_the_whole_sum_is_inverted_as_one_batch(shared_
     assert inv["inverted_batch"] == 5 and inv["records_scored"] == 10 and len(inv["psnr_per_image"]) == 2
     assert inv["server_sees"].startswith("only the mean of 5 sites' messages")
     assert 0.0 <= inv["label_chance"] <= 1.0 and 0.0 <= inv["label_accuracy"] <= 1.0
+    # re-identification comes with its baseline: the other message's reconstructions, same matching
+    assert 0.0 <= inv["reidentified"] <= 1.0 and 0.0 <= inv["reidentified_control"] <= 1.0
     assert inv["psnr_target_mean"] < plain["psnr_target_mean"], (inv["psnr_target_mean"], plain["psnr_target_mean"])

@@ -2,7 +2,7 @@ import numpy as np
 
 from fedshield.messages import EvaluateIns, FitIns, FitRes, SiteFailure
 from fedshield.redteam.attacks import build_attack
-from fedshield.redteam.wrappers import AdversarialTransport, PoisonedSite
+from fedshield.redteam.wrappers import PoisonedSite
 
 
 class FakeTransport:

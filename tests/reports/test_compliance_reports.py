@@ -76,18 +76,28 @@ def test_pia_names_the_secure_aggregation_protocol():
     assert active_controls({}, ledger_verified=False)["secure_aggregation_protocol"] is None
 
 
-def test_pia_flags_small_local_batches_under_secure_aggregation():
+def test_pia_rates_what_the_server_sees_before_any_noise():
     from fedshield.reports.controls import active_controls
     from fedshield.reports.pia import _rate_inversion
 
-    def rate(batch):
+    def rate(batch, steps, **sections):
         return _rate_inversion(active_controls({"secure_aggregation": {"enabled": True},
-                                                "client": {"batch_size": batch}}, ledger_verified=False))
+                                                "client": {"batch_size": batch, "local_steps": steps},
+                                                **sections}, ledger_verified=False))
 
-    level, why = rate(1)
-    assert level == "medium" and "batches of 1 record(s)" in why
-    level, why = rate(32)
-    assert level == "medium" and "batches of" not in why
+    level, why = rate(1, 1, secure_aggregation={"enabled": True, "unsafe_allow_small_updates": True})
+    assert level == "high" and "mixes at most 1 record(s)" in why and "re-identifies" in why
+    level, why = rate(4, 4)  # 16 records per update: the floor
+    assert level == "medium" and "mixes" not in why
+    level, _ = rate(1, 1, privacy={"mode": "client", "epsilon": 8, "noise_placement": "distributed"})
+    assert level == "low"
+    # Server-side client-level noise comes after the server has seen the (summed) updates.
+    level, why = rate(32, 10, privacy={"mode": "client", "epsilon": 8, "noise_placement": "server"})
+    assert level == "medium" and "added at the server" in why
+    level, why = rate(32, 10, privacy={"mode": "client", "epsilon": 8}, secure_aggregation={"enabled": False})
+    assert level == "high" and "before any DP noise" in why
+    level, _ = rate(32, 10, privacy={"mode": "sample", "epsilon": 8}, secure_aggregation={"enabled": False})
+    assert level == "low"
 
 
 def test_controls_name_the_sites_with_adversarial_training():

@@ -119,11 +119,15 @@ def _privacy_probe(scenario, probe, *, quiet: bool) -> dict:
             print(f"  privacy probe failed: {p['error'].splitlines()[0]}")
         else:
             inv, mia, adv = p["inversion"], p["membership"], p["adversarial"]
-            print("  inversion: " + (f"skipped ({inv['skipped']})" if "skipped" in inv else
-                                     f"PSNR {inv['psnr_mean']:.1f} dB "
-                                     f"(mean image {inv['reference_psnr_dataset_mean_image']:.1f}), "
-                                     f"SSIM {inv['ssim_mean']:.2f}, labels {inv['label_accuracy']:.2f} "
-                                     f"({inv['seconds']:.0f} s)"))
+            if "skipped" in inv:
+                inv_text = f"skipped ({inv['skipped']})"
+            else:
+                base = inv["reidentified_control"]
+                inv_text = (f"PSNR {inv['psnr_mean']:.1f} dB (mean image {inv['reference_psnr_dataset_mean_image']:.1f}), "
+                            f"SSIM {inv['ssim_mean']:.2f}, labels {inv['label_accuracy']:.2f}, re-identified "
+                            f"{inv['reidentified']:.0%} (baseline {'n/a' if base is None else f'{base:.0%}'}) "
+                            f"({inv['seconds']:.0f} s)")
+            print("  inversion: " + inv_text)
             print("  membership: " + (f"skipped ({mia['skipped']})" if "skipped" in mia else
                                       f"AUC {mia['auc']:.3f}, TPR@1%FPR {mia['tpr_at_1pct_fpr']:.3f} "
                                       f"({mia['seconds']:.0f} s)"))

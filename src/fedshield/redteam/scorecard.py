@@ -175,12 +175,15 @@ def _privacy_html(p: dict[str, Any], images: dict[str, str]) -> str:
             f"message), {inv['iterations']} iterations, on the round-1 model; the server "
             f"sees {e(inv['server_sees'])}. Higher PSNR/SSIM means a closer copy of the patient's image; the "
             "dataset-mean image, which holds no patient's data, is the yardstick; labels are compared with "
-            "a guess that ignores the images.</p>"
+            "a guess that ignores the images. Re-identified: reconstructions nearer their own record than any "
+            "of 99 other patients'; its baseline is the same figure for another message's reconstructions "
+            "put through the same matching.</p>"
             "<table><tr><th>records</th><th>PSNR (dB)</th><th>SSIM</th><th>label accuracy</th><th>label chance</th>"
-            "<th>reference PSNR (mean image)</th><th>seconds</th></tr>"
+            "<th>reference PSNR (mean image)</th><th>re-identified</th><th>re-identified, baseline</th>"
+            "<th>seconds</th></tr>"
             + row(inv.get("records_scored", inv["images"]), inv["psnr_mean"], inv["ssim_mean"],
                   inv["label_accuracy"], inv.get("label_chance"), inv["reference_psnr_dataset_mean_image"],
-                  inv["seconds"]) + "</table>")
+                  inv.get("reidentified"), inv.get("reidentified_control"), inv["seconds"]) + "</table>")
     mia = p.get("membership", {})
     parts.append("<h3>Membership inference (loss threshold, final global model)</h3>")
     if "skipped" in mia:

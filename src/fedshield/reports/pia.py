@@ -9,13 +9,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from fedshield.client.disclosure import MIN_RECORDS_PER_UPDATE
+
 HIGH, MEDIUM, LOW, NA = "high", "medium", "low", "not applicable"
 
-
-# Below this many records per local batch, inverting a secure sum of 5 sites comes closest to
-# the sites' images (benchmarks/privacy_attacks.py: 14.2 dB with one record per site, 12.4 dB
-# with 16; neither is a guarantee, only DP is).
-RECOMMENDED_SECAGG_BATCH = 16
 
 _SECURE_PROTOCOLS = {
     "secagg+": "SecAgg+ masking: the coordinator unmasks only sums of sites",
@@ -24,17 +21,27 @@ _SECURE_PROTOCOLS = {
 
 
 def _rate_inversion(c: dict) -> tuple[str, str]:
-    if c["differential_privacy"] and (c["dp_epsilon"] or 1e9) <= 8:
+    eps_ok = c["differential_privacy"] and (c["dp_epsilon"] or 1e9) <= 8
+    # Client-level DP with the noise added at the server protects the released model, not what the
+    # server itself sees: it receives each update (or, with secure aggregation, their sum) un-noised.
+    server_noised = c["differential_privacy"] and not (c["dp_mode"] == "client"
+                                                       and c.get("dp_noise_placement") == "server")
+    if eps_ok and server_noised:
         return LOW, f"DP ({c['dp_mode']}-level, epsilon={c['dp_epsilon']}) bounds what one update reveals"
-    if c["differential_privacy"]:
+    if c["differential_privacy"] and server_noised:
         return MEDIUM, f"DP is on but epsilon={c['dp_epsilon']} > 8 gives weak protection"
+    dp_note = ("; client-level DP noise is added at the server, after it has seen the updates (use "
+               "noise_placement = 'distributed')" if c["differential_privacy"] else "")
     if c["secure_aggregation"]:
-        batch = c.get("local_batch_size")
-        if batch is not None and batch < RECOMMENDED_SECAGG_BATCH:
-            return MEDIUM, (f"secure aggregation hides individual updates, but with local batches of {batch} "
-                            f"record(s) (< {RECOMMENDED_SECAGG_BATCH}) the inverted sum resembles the sites' "
-                            "images; the aggregate is not DP")
-        return MEDIUM, "secure aggregation hides individual updates, but the aggregate is not DP"
+        batch, steps = c.get("local_batch_size"), c.get("local_steps")
+        mixed = batch * steps if isinstance(batch, int) and isinstance(steps, int) else None
+        if mixed is not None and mixed < MIN_RECORDS_PER_UPDATE:
+            return HIGH, (f"secure aggregation hides individual updates, but each mixes at most {mixed} record(s) "
+                          f"(< {MIN_RECORDS_PER_UPDATE}; allowed by secure_aggregation.unsafe_allow_small_updates)"
+                          f": inverting their sum re-identifies patients{dp_note}")
+        return MEDIUM, "secure aggregation hides individual updates, but the aggregate is not DP" + dp_note
+    if c["differential_privacy"]:
+        return HIGH, "updates are visible to the coordinator before any DP noise" + dp_note
     return HIGH, "DP is off and updates are visible to the coordinator: individual updates can be inverted"
 
 
@@ -107,7 +114,7 @@ def assess(transparency: dict[str, Any]) -> dict[str, Any]:
         "b_necessity_proportionality": [
             "Raw records never leave the hospitals (data minimisation, Art. 5(1)(c)).",
             "Updates are model parameters, recorded in the ledger only as hashes and norms, never as weights or data.",
-            "Privacy budget: " + (f"each site's (epsilon, delta) is enforced before every round." if c["differential_privacy"] else "none enforced (DP off)."),
+            "Privacy budget: " + ("each site's (epsilon, delta) is enforced before every round." if c["differential_privacy"] else "none enforced (DP off)."),
         ],
         "c_risks": risks,
         "d_measures": measures,

@@ -76,10 +76,11 @@ def add_masks(
 
 
 def seeded_random_bytes(seed: int | bytes, *, label: bytes = b"") -> RandomBytes:
-    """A deterministic stand-in for ``os.urandom``, for reproducible tests only.
+    """A deterministic stand-in for ``os.urandom``, for tests and the in-process simulation.
 
-    Why it exists: tests must replay a round bit for bit. Production code leaves
-    ``random_bytes`` at its default, ``os.urandom``; never pass this there.
+    Why it exists: tests and seeded simulations must replay a round bit for bit (in one
+    process the simulator holds every party's secrets anyway). Sites that run as their own
+    processes leave ``random_bytes`` at its default, ``os.urandom``; never pass this there.
     """
     seed_bytes = seed if isinstance(seed, bytes) else int(seed).to_bytes(16, "little", signed=True)
     key = hashlib.sha256(b"fedshield/secagg/test-rng" + seed_bytes + b"/" + label).digest()

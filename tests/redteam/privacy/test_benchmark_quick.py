@@ -27,7 +27,17 @@ def test_quick_run_prints_the_issue_headline(shared_data_dir, tmp_path):
     # Even the small budget shows the attack is real and DP's noise drowns it.
     assert doc["inversion_psnr_undefended"] > doc["inversion_psnr_dp"] + 10
     assert doc["inversion_psnr_undefended"] > doc["inversion_psnr_secagg_client_dp"] + 10
+    # Batch-1 reconstructions single out their patient among 100; under DP they do not.
+    assert doc["inversion_reidentified_undefended"] == 1.0
+    assert doc["inversion_reidentified_dp"] == 0.0 and doc["inversion_reidentified_chance"] == 0.01
+    # ... and each figure has its baseline: unrelated reconstructions through the same matching.
+    assert doc["inversion_reidentified_undefended_control"] == 0.0
+    assert 0.0 <= doc["inversion_reidentified_secagg_control"] <= 1.0
+    assert "inversion_psnr_secagg_1_record_per_site_unsafe" in doc and "inversion_label_image_blind_secagg" in doc
     report = json.loads((tmp_path / "report.json").read_text())
     assert report["dp"]["epsilon_spent_max"] <= 8.0 + 1e-6
+    # The SecAgg + client-DP figure comes from the product's own sites and secure collector.
+    ddp = report["inversion"]["ig_secagg5_b1_sites_ddp"]["dp_mechanism"]
+    assert ddp["mode"] == "client" and ddp["sites_per_round"] == 5 and ddp["noise_multiplier"] > 1
     assert {"inversion_grid.png", "inversion_secagg.png", "mia_roc.png", "robust_accuracy.png"} <= {
         p.name for p in tmp_path.iterdir()}

@@ -106,3 +106,49 @@ def test_wilson_interval_holds_the_estimate_and_stays_in_0_1(trials, data):
     assert wilson_interval(123, 256) == pytest.approx((0.4196, 0.5418), abs=1e-3)
     with pytest.raises(ConfigError):
         wilson_interval(3, 2)
+
+
+def test_reidentification_finds_the_own_record_and_not_the_mean_image():
+    from fedshield.redteam.privacy.metrics import reidentified
+
+    rng = np.random.default_rng(0)
+    records = rng.random((40, 1, 8, 8))
+    target, pool = records[:10], records[10:]
+    noisy = target + 0.05 * rng.standard_normal(target.shape)  # a faithful reconstruction
+    assert reidentified(noisy, target, pool).all()
+    # A data-free guess picks out its "own" record only when that record happens to be the most
+    # average of the 31 candidates: about 1 in 31.
+    mean = np.broadcast_to(records.mean(0), target.shape)
+    assert reidentified(mean, target, pool).mean() <= 0.2
+    # Reconstructions matched to the wrong records re-identify nobody.
+    assert not reidentified(noisy[::-1], target, pool)[:4].any()
+
+
+def test_reidentification_refuses_mismatched_shapes():
+    from fedshield.redteam.privacy.metrics import reidentified
+
+    with pytest.raises(ConfigError, match="distractors"):
+        reidentified(np.zeros((2, 1, 4, 4)), np.zeros((2, 1, 4, 4)), np.zeros((3, 1, 5, 4)))
+    with pytest.raises(ConfigError, match="target"):
+        reidentified(np.zeros((2, 1, 4, 4)), np.zeros((3, 1, 4, 4)), np.zeros((3, 1, 4, 4)))
+
+
+def test_reidentification_control_measures_what_matching_alone_gives():
+    from fedshield.redteam.privacy.metrics import reidentified, reidentified_control
+
+    rng = np.random.default_rng(1)
+    pool = rng.random((400, 1, 6, 6))
+    distractors = pool[:99]
+    # Reconstructions that carry nothing about their batch: the control and the "attack" agree, and
+    # with 40 records per batch the matching alone beats 99 distractors far more often than 1 %.
+    batches = [(pool[100 + 40 * t: 140 + 40 * t], rng.random((40, 1, 6, 6))) for t in range(4)]
+    control = reidentified_control(batches, distractors)
+    assert control.shape == (160,) and control.mean() > 0.05
+    # Faithful reconstructions re-identify everyone, their unrelated neighbours almost nobody.
+    faithful = [(x, x + 0.01 * rng.standard_normal(x.shape)) for x, _ in batches]
+    from fedshield.redteam.privacy.metrics import match_reconstructions
+
+    own = np.concatenate([reidentified(r[match_reconstructions(r, x)], x, distractors) for x, r in faithful])
+    assert own.all()
+    assert reidentified_control(batches[:1], distractors) is None
+    assert reidentified_control([(pool[:5], pool[:5]), (pool[5:8], pool[5:8])], distractors) is None

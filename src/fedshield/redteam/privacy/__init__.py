@@ -46,6 +46,8 @@ from fedshield.redteam.privacy.metrics import (
     image_blind_label_accuracy,
     match_reconstructions,
     psnr,
+    reidentified,
+    reidentified_control,
     roc_auc,
     roc_curve,
     score_reconstruction,
@@ -63,5 +65,6 @@ __all__ = [
     "MIAResult", "evaluate_mia", "lira_offline_scores", "loss_threshold_scores",
     "per_example_loss", "signed_logit", "train_shadow_models", "yeom_predict",
     "ReconstructionScore", "match_reconstructions", "psnr", "roc_auc", "roc_curve",
-    "score_reconstruction", "ssim", "tpr_at_fpr", "image_blind_label_accuracy", "wilson_interval",
+    "score_reconstruction", "ssim", "tpr_at_fpr", "image_blind_label_accuracy", "reidentified",
+    "reidentified_control", "wilson_interval",
 ]
