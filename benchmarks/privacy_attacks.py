@@ -250,6 +250,8 @@ def reid_rows(budget: Budget) -> dict[str, str]:
     """Headline name -> inversion result, for the re-identification figures."""
     return {"undefended": "ig_fedsgd_b1", "dp": "ig_fedsgd_b1_dp", "secagg": f"ig_secagg5_b{budget.secagg_batch}_sites",
             "secagg_1_record_per_site_unsafe": "ig_secagg5_b1_sites", "secagg_client_dp": "ig_secagg5_b1_sites_ddp"}
+
+
 SECAGG_LR = PNEUMONIA["client"]["learning_rate"]  # the sites' own step size; public, so the attacker knows it
 
 

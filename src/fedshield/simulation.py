@@ -21,7 +21,7 @@ import torch
 
 from fedshield.aggregation import RobustPipeline, create_aggregator, create_pre_aggregator
 from fedshield.client import Site, TrainConfig
-from fedshield.client.disclosure import check_update_size
+from fedshield.client.disclosure import check_update_size, noised_before_masking
 from fedshield.client.secagg_role import SecAggRole
 from fedshield.config import Scenario
 from fedshield.data import FederatedDataset, load_dataset
@@ -154,8 +154,7 @@ def make_site(scenario: Scenario, data, index: int, model_factory: Callable[[], 
     tc, sa, dp = train_config_of(scenario), scenario.secure_aggregation, scenario.privacy
     check_update_size(site_id=data.site_id, num_records=data.num_train, batch_size=tc.batch_size,
                       local_steps=tc.local_steps, secure_aggregation=sa.enabled,
-                      noised_before_masking=dp.mode == "sample" or (dp.mode == "client"
-                                                                    and dp.noise_placement == "distributed"),
+                      noised_before_masking=noised_before_masking(mode=dp.mode, noise_placement=dp.noise_placement),
                       unsafe_allow_small_updates=sa.unsafe_allow_small_updates)
     return Site(data=data, model_factory=model_factory, train_config=tc, seed=scenario.seed, site_index=index)
 

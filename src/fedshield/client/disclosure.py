@@ -14,12 +14,22 @@ from __future__ import annotations
 
 from fedshield.errors import ConfigError
 
-__all__ = ["MIN_RECORDS_PER_UPDATE", "records_per_update", "check_update_size"]
+__all__ = ["MIN_RECORDS_PER_UPDATE", "noised_before_masking", "records_per_update", "check_update_size"]
 
 # 16 records per site: inverting a secure mean of 5 such updates falls to the attack's failure
 # floor (benchmarks/privacy_attacks.py: 11.3 dB, re-identification at its control) where one record
 # each gives 14.4 dB and singles out 17.5 % of the patients among 100.
 MIN_RECORDS_PER_UPDATE = 16
+
+
+def noised_before_masking(*, mode: str, noise_placement: str | None) -> bool:
+    """Does the site's update carry DP noise before it leaves (and before any masking)?
+
+    DP-SGD noises every step at the site, and client-level DP with distributed placement adds each
+    site's share there; client-level DP with server placement adds the noise after the server has
+    seen the update (or the unmasked sum), so it does not count.
+    """
+    return mode == "sample" or (mode == "client" and noise_placement == "distributed")
 
 
 def records_per_update(*, num_records: int, batch_size: int, local_steps: int) -> int:

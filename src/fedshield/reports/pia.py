@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from fedshield.client.disclosure import MIN_RECORDS_PER_UPDATE
+from fedshield.client.disclosure import MIN_RECORDS_PER_UPDATE, noised_before_masking
 
 HIGH, MEDIUM, LOW, NA = "high", "medium", "low", "not applicable"
 
@@ -24,8 +24,8 @@ def _rate_inversion(c: dict) -> tuple[str, str]:
     eps_ok = c["differential_privacy"] and (c["dp_epsilon"] or 1e9) <= 8
     # Client-level DP with the noise added at the server protects the released model, not what the
     # server itself sees: it receives each update (or, with secure aggregation, their sum) un-noised.
-    server_noised = c["differential_privacy"] and not (c["dp_mode"] == "client"
-                                                       and c.get("dp_noise_placement") == "server")
+    server_noised = c["differential_privacy"] and noised_before_masking(mode=c["dp_mode"],
+                                                                        noise_placement=c.get("dp_noise_placement"))
     if eps_ok and server_noised:
         return LOW, f"DP ({c['dp_mode']}-level, epsilon={c['dp_epsilon']}) bounds what one update reveals"
     if c["differential_privacy"] and server_noised:
